@@ -1,0 +1,85 @@
+"""The one place that turns config into objects (hydra.utils.instantiate). Everything built here takes
+plain arguments, so models, losses and the loop also run without Hydra."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from gan_cli.errors import UserError, first_line
+from gan_cli.losses import GANLoss
+
+
+def instantiate(node: DictConfig, where: str, **kwargs):
+    """hydra.utils.instantiate, with our own UserErrors passed through unwrapped."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate as hydra_instantiate
+
+    try:
+        return hydra_instantiate(node, **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__
+        while cause is not None and not isinstance(cause, UserError):
+            cause = cause.__cause__
+        if cause is not None:
+            raise cause from None
+        raise UserError(f"{where}: {first_line(e.__cause__ or e)}") from None
+
+
+def device(name: str) -> torch.device:
+    """'auto' picks the GPU when there is one; otherwise the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"device={name} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device={name} asked for a GPU but torch sees none; use device=cpu or device=auto")
+    return dev
+
+
+def data(cfg: DictConfig):
+    return instantiate(cfg.data, "data")
+
+
+def models(cfg: DictConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+    return (instantiate(cfg.model.g, "model.g", shape=shape),
+            instantiate(cfg.model.d, "model.d", shape=shape))
+
+
+def loss(cfg: DictConfig) -> GANLoss:
+    return instantiate(cfg.loss, "loss")
+
+
+def optimizers(cfg: DictConfig, G: nn.Module, D: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    out = []
+    for side, net in (("g", G), ("d", D)):
+        make = instantiate(cfg.optimizer[side], f"optimizer.{side}")
+        try:
+            out.append(make(net.parameters()))
+        except ValueError as e:  # torch.optim's own checks: "Invalid learning rate: -0.1"
+            raise UserError(f"optimizer.{side}: {first_line(e)}") from None
+    return out[0], out[1]
+
+
+@dataclass
+class Parts:
+    data: object
+    G: nn.Module
+    D: nn.Module
+    loss: GANLoss
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+def parts(cfg: DictConfig, dev: torch.device) -> Parts:
+    source = data(cfg)
+    G, D = models(cfg, source.shape)
+    G, D = G.to(dev), D.to(dev)
+    opt_g, opt_d = optimizers(cfg, G, D)
+    return Parts(source, G, D, loss(cfg), opt_g, opt_d)
+

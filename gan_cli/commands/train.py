@@ -1,0 +1,144 @@
+"""`gan train`: compose model, loss, data and optimizer, train, and leave pictures, TensorBoard events
+and checkpoints in the run directory."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from gan_cli import build, checkpoint
+from gan_cli.commands import hydra_context
+from gan_cli.errors import UserError, first_line
+from gan_cli.latent import seeded_z
+from gan_cli.loop import Schedule, Trainer
+
+log = logging.getLogger(__name__)
+
+GROUPS = ("model", "loss", "data", "optimizer")
+SCATTER_POINTS = 1024  # a scatter plot of 2-D data needs more points than an image grid has tiles
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+    choices, overrides = hydra_context()
+    state = None
+    if cfg.resume:
+        state = checkpoint.load(cfg.resume)
+        cfg = resumed_config(state, cfg.resume, overrides)
+        choices = state.get("choices", choices)
+    validate(cfg)
+    dev = build.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    parts = build.parts(cfg, dev)
+
+    steps = total_steps(cfg.train, len(parts.data))
+    n_fixed = cfg.train.num_samples if len(parts.data.shape) > 1 else max(cfg.train.num_samples, SCATTER_POINTS)
+    trainer = Trainer(
+        parts.G, parts.D, parts.loss, parts.opt_g, parts.opt_d, parts.data,
+        Schedule(steps=steps, batch_size=cfg.train.batch_size, d_steps=cfg.train.d_steps,
+                 log_every=cfg.train.log_every, sample_every=cfg.train.sample_every,
+                 checkpoint_every=cfg.train.checkpoint_every, max_minutes=cfg.train.max_minutes),
+        run_dir=run_dir, device=dev, seed=cfg.seed,
+        fixed_z=seeded_z(n_fixed, parts.G.z_dim, cfg.seed),
+        config=OmegaConf.to_container(cfg, resolve=True), choices=choices,
+        ema_decay=cfg.train.ema,
+    )
+    if state is not None:
+        trainer.load_state_dict(state, cfg.resume)
+        log.info("resumed %s at step %d", cfg.resume, trainer.step)
+    params = sum(p.numel() for p in parts.G.parameters()), sum(p.numel() for p in parts.D.parameters())
+    log.info("run directory: %s", run_dir)
+    log.info("%s: G %.2fM and D %.2fM parameters, %d samples, %d steps of batch %d on %s",
+             parts.data.name, params[0] / 1e6, params[1] / 1e6, len(parts.data), steps,
+             cfg.train.batch_size, dev)
+    last = trainer.fit()
+    log.info("done at step %d: loss/d %.3f, loss/g %.3f, %.0f img/s", trainer.step, last.get("loss/d", math.nan),
+             last.get("loss/g", math.nan), last.get("perf/img_per_s", math.nan))
+    log.info("samples: %s", run_dir / "samples")
+    log.info("checkpoint: %s", trainer.last_checkpoint)
+    log.info("curves: tensorboard --logdir %s", run_dir)
+    return last
+
+
+def total_steps(train: DictConfig, n_samples: int) -> int:
+    """train.epochs, when set, wins over train.steps: an epoch is one pass of D over the real data."""
+    if train.epochs is None:
+        return train.steps
+    per_epoch = n_samples // train.batch_size
+    return max(1, math.ceil(train.epochs * per_epoch / train.d_steps))
+
+
+@dataclass
+class TrainKeys:
+    """The types of the train section; OmegaConf checks values against them (see conf/train.yaml)."""
+
+    steps: int
+    epochs: Optional[float]
+    max_minutes: Optional[float]
+    batch_size: int
+    d_steps: int
+    ema: float
+    log_every: int
+    sample_every: int
+    checkpoint_every: int
+    num_samples: int
+
+
+def validate(cfg: DictConfig) -> None:
+    from omegaconf.errors import ValidationError
+
+    try:
+        t = OmegaConf.merge(OmegaConf.structured(TrainKeys), cfg.train)
+        seed = int(cfg.seed)
+    except ValidationError as e:
+        raise UserError(f"train.{e.full_key}={e.value}: {first_line(e)}") from None
+    except ValueError:
+        raise UserError(f"seed={cfg.seed} must be an integer") from None
+    if seed < 0:
+        raise UserError(f"seed={seed} must be 0 or positive")
+    positive = {"train.batch_size": t.batch_size, "train.d_steps": t.d_steps, "model.z_dim": cfg.model.z_dim,
+                "train.num_samples": t.num_samples}
+    positive["train.epochs" if t.epochs is not None else "train.steps"] = t.epochs if t.epochs is not None else t.steps
+    if t.max_minutes is not None:
+        positive["train.max_minutes"] = t.max_minutes
+    for key, value in positive.items():
+        if not value > 0:
+            raise UserError(f"{key}={value} must be positive")
+    for key in ("log_every", "sample_every", "checkpoint_every"):
+        if t[key] < 0:
+            raise UserError(f"train.{key}={t[key]} must be 0 (off) or a positive number of steps")
+    if not 0 <= t.ema < 1:
+        raise UserError(f"train.ema={t.ema} must be a decay in [0, 1) (0 turns the average off)")
+
+
+def resumed_config(state: dict[str, Any], path: str, overrides: list[str]) -> DictConfig:
+    """The run's own config, with this command line's plain key overrides on top (train.steps=..., say).
+    Config group choices cannot change: a resumed run keeps its model, loss, data and optimizer."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+
+    cfg = OmegaConf.create(state["config"])
+    choices = state.get("choices", {})
+    for override in OverridesParser.create().parse_overrides(overrides):
+        key = override.key_or_group
+        if key == "resume" or key.startswith("hydra"):
+            continue
+        value = override.value()
+        if key in GROUPS:
+            if value != choices.get(key):
+                raise UserError(f"resume: {key}={value} differs from the run's {key}={choices.get(key)}; "
+                                f"a resumed run keeps its model, loss, data and optimizer")
+            continue
+        if override.type != OverrideType.ADD and OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
+            raise UserError(f"resume: {key} is not in the config of {path}")
+        OmegaConf.update(cfg, key, value, merge=True)
+    cfg.resume = path
+    return cfg
+
+
+_MISSING = object()

@@ -1,0 +1,108 @@
+"""The two kinds of data source: a tensor held in memory (on the training device), and a torch Dataset
+read through a DataLoader for collections too large to hold."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import Tensor
+
+from gan_cli.errors import UserError
+
+Batch = tuple[Tensor, "Tensor | None"]
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> Tensor:
+    """The sample order of one epoch: a function of (seed, epoch) only, so a resumed run sees the same
+    batches as an uninterrupted one without saving any sampler state."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def to_unit_range(x: Tensor) -> Tensor:
+    """uint8 pixels [0, 255] -> float [-1, 1]; float data is already in [-1, 1]."""
+    return x.float().div_(127.5).sub_(1.0) if x.dtype == torch.uint8 else x
+
+
+def batches_per_epoch(n: int, batch_size: int, name: str) -> int:
+    if n < batch_size:
+        raise UserError(f"data={name} has {n} samples, fewer than train.batch_size={batch_size}; "
+                        f"lower train.batch_size")
+    return n // batch_size  # the last incomplete batch is dropped, as BatchNorm wants equal batches
+
+
+class TensorData:
+    """A whole data set as one tensor: uint8 images (N, C, H, W) or float vectors (N, D) in [-1, 1].
+
+    Held on the training device and indexed per batch: no workers, no host round trips."""
+
+    def __init__(self, name: str, samples: Tensor, labels: Tensor | None = None,
+                 num_classes: int | None = None, scale: float = 1.0):
+        if len(samples) == 0:
+            raise UserError(f"data={name} holds no samples")
+        self.name = name
+        self.samples = samples
+        self.labels = labels
+        self.num_classes = num_classes
+        self.scale = scale  # multiply samples by this to get the data's own units (toy mixtures)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.samples.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def batches(self, batch_size: int, device: torch.device, seed: int, start: int = 0) -> Iterator[Batch]:
+        per_epoch = batches_per_epoch(len(self), batch_size, self.name)
+        samples = self.samples.to(device)
+        labels = None if self.labels is None else self.labels.to(device)
+        epoch, k = divmod(start, per_epoch)
+        while True:
+            order = epoch_order(len(self), seed, epoch).to(device)
+            for i in range(k, per_epoch):
+                idx = order[i * batch_size:(i + 1) * batch_size]
+                yield to_unit_range(samples[idx]), None if labels is None else labels[idx]
+            epoch, k = epoch + 1, 0
+
+    def first(self, n: int) -> Tensor:
+        return to_unit_range(self.samples[:n])
+
+
+class LoaderData:
+    """A torch Dataset of uint8 CHW tensors, streamed through a DataLoader with workers."""
+
+    def __init__(self, name: str, dataset: torch.utils.data.Dataset, shape: Sequence[int],
+                 num_workers: int = 2, num_classes: int | None = None):
+        if len(dataset) == 0:
+            raise UserError(f"data={name} holds no samples")
+        self.name = name
+        self.dataset = dataset
+        self._shape = tuple(shape)
+        self.num_workers = num_workers
+        self.num_classes = num_classes
+        self.scale = 1.0
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def batches(self, batch_size: int, device: torch.device, seed: int, start: int = 0) -> Iterator[Batch]:
+        per_epoch = batches_per_epoch(len(self), batch_size, self.name)
+        epoch, k = divmod(start, per_epoch)
+        pin = device.type == "cuda"
+        while True:
+            order = epoch_order(len(self), seed, epoch)[k * batch_size:per_epoch * batch_size].tolist()
+            loader = torch.utils.data.DataLoader(
+                self.dataset, batch_size=batch_size, sampler=order, num_workers=self.num_workers,
+                pin_memory=pin, drop_last=True, persistent_workers=False)
+            for x, y in loader:
+                yield to_unit_range(x.to(device, non_blocking=pin)), y.to(device) if self.num_classes else None
+            epoch, k = epoch + 1, 0
+
+    def first(self, n: int) -> Tensor:
+        return to_unit_range(torch.stack([self.dataset[i][0] for i in range(min(n, len(self)))]))

@@ -1,0 +1,213 @@
+"""The training loop: k discriminator steps, then one generator step; every N steps scalars, sample
+pictures and checkpoints. It takes built objects and plain numbers, never a config."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from gan_cli import checkpoint, visuals
+from gan_cli.errors import UserError
+from gan_cli.losses import GANLoss
+from gan_cli.meter import Meter
+from gan_cli.steps import discriminator_step, generator_step
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    steps: int  # generator updates in all
+    batch_size: int
+    d_steps: int = 1  # discriminator updates per generator update (k in Goodfellow et al. 2014)
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    max_minutes: float | None = None  # wall-clock budget; the run stops cleanly when it is spent
+
+
+class Diverged(UserError):
+    """A loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+
+
+class Trainer:
+    def __init__(self, G: nn.Module, D: nn.Module, loss: GANLoss, opt_g: torch.optim.Optimizer,
+                 opt_d: torch.optim.Optimizer, data, schedule: Schedule, run_dir: Path,
+                 device: torch.device, seed: int, fixed_z: Tensor, config: dict[str, Any],
+                 choices: dict[str, str] | None = None, ema_decay: float = 0.0):
+        self.G, self.D, self.loss, self.opt_g, self.opt_d = G, D, loss, opt_g, opt_d
+        self.data, self.schedule, self.device, self.seed = data, schedule, device, seed
+        self.run_dir = run_dir
+        self.config = config  # resolved, plain: goes into every checkpoint
+        self.choices = choices or {}  # which option of each config group built it (model: dcgan, ...)
+        self.fixed_z = fixed_z.to(device)
+        self.z_dim = fixed_z.shape[1]
+        self.z_gen = torch.Generator(device).manual_seed(seed + 1)  # a stream apart from the fixed noise
+        self.ema = (AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+                    if ema_decay > 0 else None)
+        self.step = 0
+        self.data_position = 0  # real batches consumed; with the seed it fixes where the data stream is
+        self.last_checkpoint: Path | None = None
+        self._bad_steps = torch.zeros((), dtype=torch.int64, device=device)
+        self._io_seconds = 0.0
+
+    # -- state ---------------------------------------------------------------------------------------
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator used for pictures and `gan sample`: its EMA when that is on."""
+        return self.ema.module if self.ema is not None else self.G
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "choices": self.choices,
+            "step": self.step,
+            "data_position": self.data_position,
+            "models": {"G": self.G.state_dict(), "D": self.D.state_dict()},
+            "ema": None if self.ema is None else self.ema.module.state_dict(),
+            "optimizers": {"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
+            "rng": {"torch": torch.get_rng_state(), "z": self.z_gen.get_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None},
+            "fixed_z": self.fixed_z.cpu(),
+            "data": {"shape": list(self.data.shape), "scale": self.data.scale},
+        }
+
+    def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
+        checkpoint.load_weights(self.G, state["models"]["G"], path, "generator")
+        checkpoint.load_weights(self.D, state["models"]["D"], path, "discriminator")
+        if self.ema is not None and state.get("ema") is not None:
+            checkpoint.load_weights(self.ema.module, state["ema"], path, "generator")
+        self.opt_g.load_state_dict(state["optimizers"]["G"])
+        self.opt_d.load_state_dict(state["optimizers"]["D"])
+        self.step, self.data_position = state["step"], state["data_position"]
+        torch.set_rng_state(state["rng"]["torch"])
+        self.z_gen.set_state(state["rng"]["z"])
+        if self.device.type == "cuda" and state["rng"]["cuda"] is not None:
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.fixed_z = state["fixed_z"].to(self.device)
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    def fit(self) -> dict[str, float]:
+        from torch.utils.tensorboard import SummaryWriter
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        s = self.schedule
+        self.writer = SummaryWriter(log_dir=str(self.run_dir), flush_secs=30)
+        self._metrics_file = (self.run_dir / "metrics.jsonl").open("a")
+        if self.step == 0:
+            self._picture("samples/real", self.data.first(len(self.fixed_z)), self.run_dir / "samples" / "real.png")
+        batches = self.data.batches(s.batch_size, self.device, self.seed, start=self.data_position)
+        meter = Meter()
+        deadline = time.monotonic() + 60 * s.max_minutes if s.max_minutes else math.inf
+        last = {}
+        tick, tick_step = time.monotonic(), self.step
+        try:
+            with logging_redirect_tqdm(), tqdm(total=s.steps, initial=self.step, unit="step",
+                                               dynamic_ncols=True, mininterval=1.0) as bar:
+                while self.step < s.steps:
+                    self._train_step(batches, meter)
+                    bar.update(1)
+                    at = lambda every: every > 0 and self.step % every == 0  # noqa: E731
+                    out_of_time = time.monotonic() > deadline
+                    done = self.step >= s.steps or out_of_time
+                    if at(s.log_every) or done:
+                        now = time.monotonic()
+                        last = self._log(meter, (self.step - tick_step) * s.batch_size / max(
+                            now - tick - self._io_seconds, 1e-9))
+                        tick, tick_step, self._io_seconds = now, self.step, 0.0
+                        bar.set_postfix({k: f"{last[k]:.3g}" for k in ("loss/d", "loss/g", "d/real", "d/fake")})
+                    if at(s.sample_every) and not done:
+                        self._timed(self._sample)
+                    if at(s.checkpoint_every) and not done:
+                        self._timed(self._checkpoint, periodic=True)
+                    if out_of_time:
+                        log.info("train.max_minutes=%s reached at step %d: stopping", s.max_minutes, self.step)
+                        break
+            self._sample()
+            self._checkpoint(periodic=False)
+        finally:
+            self.writer.close()
+            self._metrics_file.close()
+        return last
+
+    def _train_step(self, batches, meter: Meter) -> None:
+        for _ in range(self.schedule.d_steps):
+            real, _labels = next(batches)
+            self.data_position += 1
+            loss_d, stats = discriminator_step(self.G, self.D, self.loss, self.opt_d, real, self._z(len(real)))
+            meter.add({"loss/d": loss_d, **stats})
+        loss_g, stats = generator_step(self.G, self.D, self.loss, self.opt_g, self._z(self.schedule.batch_size))
+        meter.add({"loss/g": loss_g, **stats})
+        # counted on the device: no host sync per step; read with the other statistics
+        self._bad_steps += (~(torch.isfinite(loss_d) & torch.isfinite(loss_g))).long()
+        if self.ema is not None:
+            self.ema.update_parameters(self.G)
+        self.step += 1
+
+    def _z(self, n: int) -> Tensor:
+        return torch.randn(n, self.z_dim, device=self.device, generator=self.z_gen)
+
+    # -- what the loop writes ------------------------------------------------------------------------
+
+    def _check_finite(self) -> None:
+        bad = int(self._bad_steps)
+        if bad:
+            first = self.step - bad + 1
+            kept = (f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
+                    else "no checkpoint was written before it")
+            raise Diverged(f"a loss became NaN or infinite at step {first}; training stopped and {kept} "
+                           f"(try a lower optimizer.d.lr / optimizer.g.lr)")
+
+    def _log(self, meter: Meter, img_per_s: float) -> dict[str, float]:
+        values = meter.read()
+        self._check_finite()
+        values["perf/img_per_s"] = img_per_s
+        for name, value in values.items():
+            self.writer.add_scalar(name, value, self.step)
+        self._metrics_file.write(json.dumps({"step": self.step, **values}) + "\n")
+        self._metrics_file.flush()
+        return values
+
+    def _sample(self) -> None:
+        self._check_finite()
+        G = self.sampler
+        was_training = G.training
+        G.eval()
+        with torch.no_grad():
+            fake = G(self.fixed_z)
+        G.train(was_training)
+        path = self._picture("samples/fake", fake, self.run_dir / "samples" / f"step_{self.step:07d}.png")
+        log.info("step %d: samples in %s", self.step, path)
+
+    def _picture(self, tag: str, samples: Tensor, path: Path) -> Path:
+        real = self.data.first(2048) if samples.ndim == 2 else None
+        image = visuals.picture(samples, real, self.data.scale)
+        self.writer.add_image(tag, image, self.step)
+        return visuals.save_png(image, path)
+
+    def _checkpoint(self, periodic: bool) -> None:
+        self._check_finite()
+        directory = self.run_dir / "checkpoints"
+        state = self.state_dict()
+        if periodic:
+            checkpoint.save(directory / f"step_{self.step:07d}.pt", state)
+        checkpoint.save(directory / "last.pt", state)
+        self.last_checkpoint = directory / "last.pt"
+
+    def _timed(self, fn, *args, **kwargs) -> None:
+        """Run sampling or checkpointing outside the throughput measurement."""
+        t = time.monotonic()
+        fn(*args, **kwargs)
+        self._io_seconds += time.monotonic() - t

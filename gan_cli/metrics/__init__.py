@@ -1,0 +1,1 @@
+"""Measurements of samples: a data set's own classifier and what it says about generated images."""

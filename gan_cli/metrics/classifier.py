@@ -1,0 +1,90 @@
+"""A small CNN trained once per labelled image data set, deterministically, and cached.
+
+It judges generated images in the data's own terms: which classes they cover and how many are
+confidently recognisable. A domain measure that works offline; it is not FID and is never called so.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gan_cli.data.source import TensorData, to_unit_range
+
+log = logging.getLogger(__name__)
+
+
+class SmallCNN(nn.Module):
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(True), nn.MaxPool2d(2),  # (N, 32, H/2, W/2)
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(True), nn.MaxPool2d(2),        # (N, 64, H/4, W/4)
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(),                                   # (N, 1024)
+            nn.Linear(64 * 16, 128), nn.ReLU(True),
+        )
+        self.head = nn.Linear(128, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+def train(data: TensorData, epochs: int = 2, batch_size: int = 128, seed: int = 0) -> SmallCNN:
+    torch.manual_seed(seed)
+    net = SmallCNN(data.shape[0], data.num_classes)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    step = 0
+    for epoch in range(epochs):
+        for x, y in data.batches(batch_size, torch.device("cpu"), seed):
+            loss = F.cross_entropy(net(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            if step >= (epoch + 1) * (len(data) // batch_size):
+                break
+    return net.eval()
+
+
+@torch.no_grad()
+def accuracy(net: nn.Module, data: TensorData, batch_size: int = 1000) -> float:
+    correct = 0
+    for i in range(0, len(data), batch_size):
+        x = to_unit_range(data.samples[i:i + batch_size])
+        correct += int((net(x).argmax(1) == data.labels[i:i + batch_size]).sum())
+    return correct / len(data)
+
+
+def cached(name: str, train_data: TensorData, test_data: TensorData, cache_dir: Path) -> SmallCNN:
+    """Load the classifier for `name`, or train it once and keep it in cache_dir."""
+    path = cache_dir / f"{name}_cnn_{train_data.shape[-1]}px.pt"
+    net = SmallCNN(train_data.shape[0], train_data.num_classes)
+    if path.is_file():
+        net.load_state_dict(torch.load(path, weights_only=True)["weights"])
+        return net.eval()
+    log.info("training the %s classifier once (cached in %s)", name, path)
+    net = train(train_data)
+    acc = accuracy(net, test_data)
+    log.info("%s classifier: test accuracy %.4f", name, acc)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"weights": net.state_dict(), "test_accuracy": acc}, path)
+    return net
+
+
+@torch.no_grad()
+def class_report(net: nn.Module, images: Tensor, num_classes: int, confident: float = 0.9,
+                 min_share: float = 0.02) -> dict:
+    """How generated images (N, C, H, W) in [-1, 1] fall into the data's classes."""
+    probs = torch.cat([net(images[i:i + 1000]).softmax(1) for i in range(0, len(images), 1000)])
+    top, label = probs.max(1)
+    counts = torch.bincount(label, minlength=num_classes)
+    share = counts.float() / len(images)
+    return {
+        "class_counts": counts.tolist(),
+        "classes_covered": int((share >= min_share).sum()),  # classes holding at least min_share
+        "confident_share": float((top >= confident).float().mean()),
+    }

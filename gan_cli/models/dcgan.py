@@ -1,0 +1,97 @@
+"""DCGAN (Radford et al. 2016): strided (transposed) convolutions instead of pooling, BatchNorm in both
+nets except G's output and D's input layer, ReLU in G with Tanh at the end, LeakyReLU(0.2) in D, and
+weights drawn from N(0, 0.02).
+
+Resolution and channels follow the data. An image side must be base * 2^n with base 4 or 7 and n >= 2:
+28 (MNIST: 7 -> 14 -> 28), 32 (CIFAR-10: 4 -> 8 -> 16 -> 32), 64 (4 -> ... -> 64, the paper's model)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from gan_cli.errors import UserError
+from gan_cli.models.layers import add_spectral_norm, norm_layer
+
+BASES = (4, 7)
+
+
+def upsampling_plan(resolution: int) -> tuple[int, int]:
+    """(base, n): the side of the first feature map and the number of stride-2 layers after it."""
+    for base in BASES:
+        n, side = 0, base
+        while side < resolution:
+            side, n = side * 2, n + 1
+        if side == resolution and n >= 2:
+            return base, n
+    raise UserError(
+        f"model=dcgan cannot produce {resolution}x{resolution} images; its sides are 4 or 7 times a "
+        f"power of two, e.g. 28, 32, 64 (set data.resolution, or use model=mlp)"
+    )
+
+
+def _image_shape(shape: Sequence[int]) -> tuple[int, int]:
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise UserError(f"model=dcgan needs square images (C, H, W), got data of shape {list(shape)}; "
+                        f"use model=mlp for vector data such as the toy mixtures")
+    return shape[0], shape[1]
+
+
+def dcgan_init_(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class Generator(nn.Module):
+    def __init__(self, z_dim: int, shape: Sequence[int], width: int = 64):
+        super().__init__()
+        channels, resolution = _image_shape(shape)
+        base, n = upsampling_plan(resolution)
+        self.z_dim = z_dim
+        ch = width * 2 ** (n - 1)
+        # (N, z_dim, 1, 1) -> (N, ch, base, base)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, ch, base, 1, 0, bias=False),
+                                   nn.BatchNorm2d(ch), nn.ReLU(True)]
+        for _ in range(n - 1):  # (N, ch, s, s) -> (N, ch/2, 2s, 2s)
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2),
+                       nn.ReLU(True)]
+            ch //= 2
+        # (N, width, res/2, res/2) -> (N, channels, res, res)
+        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        dcgan_init_(self)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(z[:, :, None, None])
+
+
+class Discriminator(nn.Module):
+    def __init__(self, shape: Sequence[int], width: int = 64, norm: str = "batch",
+                 spectral_norm: bool = False):
+        super().__init__()
+        channels, resolution = _image_shape(shape)
+        base, n = upsampling_plan(resolution)
+        self.norm = norm
+        ch = width
+        # (N, channels, res, res) -> (N, width, res/2, res/2); no normalisation on the input layer
+        layers: list[nn.Module] = [nn.Conv2d(channels, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for _ in range(n - 1):  # (N, ch, s, s) -> (N, 2ch, s/2, s/2)
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), norm_layer(norm, ch * 2),
+                       nn.LeakyReLU(0.2, True)]
+            ch *= 2
+        layers.append(nn.Conv2d(ch, 1, base, 1, 0))  # (N, ch, base, base) -> (N, 1, 1, 1)
+        self.net = nn.Sequential(*layers)
+        dcgan_init_(self)
+        if spectral_norm:
+            add_spectral_norm(self)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x).flatten()  # (N,) logits

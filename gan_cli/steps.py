@@ -1,0 +1,44 @@
+"""One discriminator update and one generator update. Everything returned stays on the device: the
+loop reads statistics once per log interval, so no step waits on the host."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gan_cli.losses import GANLoss, Stats
+
+
+def grad_norm(module: nn.Module) -> Tensor:
+    """L2 norm of all of a module's gradients together, as one device scalar."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
+
+
+def discriminator_step(G: nn.Module, D: nn.Module, loss: GANLoss, opt: torch.optim.Optimizer,
+                       real: Tensor, z: Tensor, y: Tensor | None = None) -> tuple[Tensor, Stats]:
+    # max_D  E_x[log D(x)] + E_z[log(1 - D(G(z)))]   (or the loss's own critic objective)
+    with torch.no_grad():
+        fake = G(z, y)  # G is a constant here: no graph through it
+    loss_d, stats = loss.d_loss(D, real, fake, y)
+    opt.zero_grad(set_to_none=True)
+    loss_d.backward()
+    stats["grad_norm/d"] = grad_norm(D)
+    opt.step()
+    loss.after_d_step(D)
+    return loss_d.detach(), stats
+
+
+def generator_step(G: nn.Module, D: nn.Module, loss: GANLoss, opt: torch.optim.Optimizer,
+                   z: Tensor, y: Tensor | None = None) -> tuple[Tensor, Stats]:
+    # min_G  E_z[log(1 - D(G(z)))]  (minimax)  or  max_G E_z[log D(G(z))]  (non-saturating)
+    D.requires_grad_(False)  # D is a constant here: its weights get no gradient and stay untouched
+    try:
+        loss_g, stats = loss.g_loss(D, G(z, y), y)
+        opt.zero_grad(set_to_none=True)
+        loss_g.backward()
+    finally:
+        D.requires_grad_(True)
+    stats["grad_norm/g"] = grad_norm(G)
+    opt.step()
+    return loss_g.detach(), stats
