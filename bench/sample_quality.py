@@ -37,8 +37,9 @@ def main() -> None:
     gen = classifier.class_report(net, fake, train_data.num_classes)
     print(f"checkpoint: {path} (step {state['step']})")
     for name, r in (("real test images", real), ("generated", gen)):
-        print(f"{name:>17}: {r['classes_covered']}/{train_data.num_classes} classes covered, "
-              f"{100 * r['confident_share']:.1f}% confidently recognised, counts {r['class_counts']}")
+        print(f"{name:>17}: {r['confident_classes_covered']}/{train_data.num_classes} classes covered by "
+              f"confident samples ({r['classes_covered']} by argmax), {100 * r['confident_share']:.1f}% "
+              f"confidently recognised, counts {r['class_counts']}")
 
 
 if __name__ == "__main__":

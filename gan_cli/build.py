@@ -58,11 +58,15 @@ def loss(cfg: DictConfig) -> GANLoss:
 def optimizers(cfg: DictConfig, G: nn.Module, D: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
     out = []
     for side, net in (("g", G), ("d", D)):
+        lr = cfg.optimizer[side].get("lr")
+        # torch.optim accepts lr=0, a run that learns nothing
+        if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
+            raise UserError(f"optimizer.{side}.lr={lr} must be positive")
         make = instantiate(cfg.optimizer[side], f"optimizer.{side}")
         try:
             out.append(make(net.parameters()))
-        except ValueError as e:  # torch.optim's own checks: "Invalid learning rate: -0.1"
-            raise UserError(f"optimizer.{side}: {first_line(e)}") from None
+        except Exception as e:  # noqa: BLE001 - torch.optim's own checks ("Invalid beta parameter ...")
+            raise UserError(f"optimizer.{side}: {type(e).__name__}: {first_line(e)}") from None
     return out[0], out[1]
 
 
@@ -79,7 +83,9 @@ class Parts:
 def parts(cfg: DictConfig, dev: torch.device) -> Parts:
     source = data(cfg)
     G, D = models(cfg, source.shape)
-    G, D = G.to(dev), D.to(dev)
+    # channels_last only changes conv weights' memory layout (NHWC): same function, faster kernels
+    layout = torch.channels_last if cfg.train.channels_last else torch.preserve_format
+    G, D = G.to(dev, memory_format=layout), D.to(dev, memory_format=layout)
     opt_g, opt_d = optimizers(cfg, G, D)
     return Parts(source, G, D, loss(cfg), opt_g, opt_d)
 

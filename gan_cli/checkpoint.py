@@ -8,7 +8,7 @@ checkpoint from a stranger is data, never code.
 from __future__ import annotations
 
 import os
-import zipfile
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +39,16 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         raise UserError(f"checkpoint={path} is a directory; give the .pt file inside it, e.g. {p}/checkpoints/last.pt")
     try:
         state = torch.load(p, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise UserError(f"checkpoint={path} is unreadable: truncated or not a PyTorch file "
-                        f"({first_line(e)})") from None
-    except Exception as e:  # noqa: BLE001 - the unpickler refuses anything that is not plain data
+    except pickle.UnpicklingError as e:
+        if "Weights only load failed" not in str(e):
+            raise UserError(f"checkpoint={path} is unreadable: not a PyTorch file ({first_line(e)})") from None
+        # the safe unpickler met code (a class or function to call), not only tensors and containers
+        culprit = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), "code")
         raise UserError(f"checkpoint={path} holds more than weights and was refused for safety "
-                        f"({first_line(e)})") from None
+                        f"({culprit})") from None
+    except Exception as e:  # noqa: BLE001 - zip, EOF, key and OS errors all mean a damaged file
+        raise UserError(f"checkpoint={path} is unreadable: truncated or not a PyTorch file "
+                        f"({type(e).__name__}: {first_line(e)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"checkpoint={path} is not a gan-cli checkpoint (no '{FORMAT}' marker)")
     return state

@@ -74,7 +74,7 @@ class Trainer:
             "step": self.step,
             "data_position": self.data_position,
             "models": {"G": self.G.state_dict(), "D": self.D.state_dict()},
-            "ema": None if self.ema is None else self.ema.module.state_dict(),
+            "ema": None if self.ema is None else self.ema.state_dict(),  # module.* weights + n_averaged
             "optimizers": {"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
             "rng": {"torch": torch.get_rng_state(), "z": self.z_gen.get_state(),
                     "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None},
@@ -86,7 +86,7 @@ class Trainer:
         checkpoint.load_weights(self.G, state["models"]["G"], path, "generator")
         checkpoint.load_weights(self.D, state["models"]["D"], path, "discriminator")
         if self.ema is not None and state.get("ema") is not None:
-            checkpoint.load_weights(self.ema.module, state["ema"], path, "generator")
+            checkpoint.load_weights(self.ema, state["ema"], path, "generator")
         self.opt_g.load_state_dict(state["optimizers"]["G"])
         self.opt_d.load_state_dict(state["optimizers"]["D"])
         self.step, self.data_position = state["step"], state["data_position"]
@@ -107,7 +107,9 @@ class Trainer:
         self.writer = SummaryWriter(log_dir=str(self.run_dir), flush_secs=30)
         self._metrics_file = (self.run_dir / "metrics.jsonl").open("a")
         if self.step == 0:
-            self._picture("samples/real", self.data.first(len(self.fixed_z)), self.run_dir / "samples" / "real.png")
+            real = self.data.first(len(self.fixed_z))
+            image = visuals.scatter(None, real, self.data.scale) if real.ndim == 2 else visuals.image_grid(real)
+            self._write_picture("samples/real", image, self.run_dir / "samples" / "real.png")
         batches = self.data.batches(s.batch_size, self.device, self.seed, start=self.data_position)
         meter = Meter()
         deadline = time.monotonic() + 60 * s.max_minutes if s.max_minutes else math.inf
@@ -137,6 +139,10 @@ class Trainer:
                         break
             self._sample()
             self._checkpoint(periodic=False)
+        except KeyboardInterrupt:
+            self._checkpoint(periodic=False)  # Ctrl-C keeps the work done so far
+            log.info("interrupted at step %d: checkpoint %s", self.step, self.last_checkpoint)
+            raise
         finally:
             self.writer.close()
             self._metrics_file.close()
@@ -188,12 +194,12 @@ class Trainer:
         with torch.no_grad():
             fake = G(self.fixed_z)
         G.train(was_training)
-        path = self._picture("samples/fake", fake, self.run_dir / "samples" / f"step_{self.step:07d}.png")
+        real = self.data.first(2048) if fake.ndim == 2 else None  # 2-D: generated over real points
+        image = visuals.picture(fake, real, self.data.scale)
+        path = self._write_picture("samples/fake", image, self.run_dir / "samples" / f"step_{self.step:07d}.png")
         log.info("step %d: samples in %s", self.step, path)
 
-    def _picture(self, tag: str, samples: Tensor, path: Path) -> Path:
-        real = self.data.first(2048) if samples.ndim == 2 else None
-        image = visuals.picture(samples, real, self.data.scale)
+    def _write_picture(self, tag: str, image: Tensor, path: Path) -> Path:
         self.writer.add_image(tag, image, self.step)
         return visuals.save_png(image, path)
 

@@ -20,7 +20,7 @@ def image_grid(images: Tensor, nrow: int | None = None, padding: int = 2) -> Ten
     return grid.expand(3, -1, -1) if grid.shape[0] == 1 else grid
 
 
-def scatter(fake: Tensor, real: Tensor | None = None, scale: float = 1.0, size_px: int = 512) -> Tensor:
+def scatter(fake: Tensor | None, real: Tensor | None = None, scale: float = 1.0, size_px: int = 512) -> Tensor:
     """2-D points (N, 2) -> a scatter plot, real in grey under generated in orange, in the data's units."""
     import matplotlib
 
@@ -31,8 +31,9 @@ def scatter(fake: Tensor, real: Tensor | None = None, scale: float = 1.0, size_p
     if real is not None:
         r = real.detach().float().cpu() * scale
         ax.scatter(r[:, 0], r[:, 1], s=4, c="0.6", alpha=0.5, label="real", linewidths=0)
-    f = fake.detach().float().cpu() * scale
-    ax.scatter(f[:, 0], f[:, 1], s=4, c="tab:orange", alpha=0.7, label="generated", linewidths=0)
+    if fake is not None:
+        f = fake.detach().float().cpu() * scale
+        ax.scatter(f[:, 0], f[:, 1], s=4, c="tab:orange", alpha=0.7, label="generated", linewidths=0)
     lim = 1.05 * scale
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
     ax.legend(loc="upper right", fontsize=8, markerscale=3)

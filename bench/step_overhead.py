@@ -1,0 +1,114 @@
+"""The runner's training step against the same step written as a bare PyTorch loop, same device, one run.
+
+    python bench/step_overhead.py [--device cpu] [--width 64] [--batch 64] [--side 28] [--steps 200]
+
+Both sides run the same algorithm (Goodfellow et al. 2014, Algorithm 1 with k = 1): a D update on a real
+batch and G(z) with fresh z, then a G update with fresh z and D frozen, Adam(2e-4, 0.5, 0.999), the
+same DCGAN, the same in-memory uint8 data. The runner's side is the real Trainer.fit (statistics
+accumulated on the device and read every 50 steps, NaN watch, TensorBoard, progress bar); its own
+img/s excludes the time spent writing sample grids and checkpoints. The bare side has none of that.
+Rounds alternate between the two so that drifts of the machine hit both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from gan_cli.data.fake import random_images
+from gan_cli.data.source import to_unit_range
+from gan_cli.latent import seeded_z
+from gan_cli.loop import Schedule, Trainer
+from gan_cli.losses import NonSaturating
+from gan_cli.models.dcgan import Discriminator, Generator
+
+
+def models(side: int, width: int, device: torch.device):
+    torch.manual_seed(0)
+    G = Generator(100, (1, side, side), width).to(device)
+    D = Discriminator((1, side, side), width).to(device)
+    adam = lambda net: torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999))  # noqa: E731
+    return G, D, adam(G), adam(D)
+
+
+def bare(data, steps: int, batch: int, side: int, width: int, device: torch.device) -> float:
+    G, D, opt_g, opt_d = models(side, width, device)
+    images = data.samples.to(device)
+    per_epoch = len(images) // batch
+    order = torch.randperm(len(images), device=device)
+
+    def step(i: int) -> None:
+        k = i % per_epoch
+        real = to_unit_range(images[order[k * batch:(k + 1) * batch]])
+        with torch.no_grad():
+            fake = G(torch.randn(batch, 100, device=device))
+        loss_d = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        D.requires_grad_(False)
+        loss_g = F.softplus(-D(G(torch.randn(batch, 100, device=device)))).mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        D.requires_grad_(True)
+        opt_g.step()
+
+    for i in range(10):  # warm-up
+        step(i)
+    _sync(device)
+    t = time.perf_counter()
+    for i in range(steps):
+        step(i)
+    _sync(device)
+    return steps * batch / (time.perf_counter() - t)
+
+
+def runner(data, steps: int, batch: int, side: int, width: int, device: torch.device) -> float:
+    G, D, opt_g, opt_d = models(side, width, device)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(G, D, NonSaturating(), opt_g, opt_d, data,
+                          Schedule(steps=steps + 50, batch_size=batch, log_every=50, sample_every=0,
+                                   checkpoint_every=0),
+                          run_dir=Path(tmp), device=device, seed=0, fixed_z=seeded_z(64, 100, 0), config={})
+        trainer.fit()
+        rows = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
+    return statistics.median(r["perf/img_per_s"] for r in rows[1:])  # the first interval is warm-up
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--side", type=int, default=28)
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--rounds", type=int, default=3)
+    a = p.parse_args()
+    device = torch.device(a.device)
+    data = random_images(n=4096, channels=1, resolution=a.side)
+    results = {"bare": [], "runner": []}
+    for _ in range(a.rounds):
+        results["bare"].append(bare(data, a.steps, a.batch, a.side, a.width, device))
+        results["runner"].append(runner(data, a.steps, a.batch, a.side, a.width, device))
+    b, r = statistics.median(results["bare"]), statistics.median(results["runner"])
+    print(f"DCGAN {a.side}x{a.side}, width {a.width}, batch {a.batch}, {a.steps} steps x {a.rounds} rounds on "
+          f"{device} (torch {torch.__version__}, {torch.get_num_threads()} threads)")
+    print(f"  bare PyTorch loop: {b:8.0f} img/s  (rounds: {', '.join(f'{v:.0f}' for v in results['bare'])})")
+    print(f"  gan-cli runner:    {r:8.0f} img/s  (rounds: {', '.join(f'{v:.0f}' for v in results['runner'])})")
+    print(f"  runner / bare: {r / b:.3f}  (overhead {100 * (b / r - 1):+.1f}% time per step)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Helpers: composing the real configs, and running the real `gan` command on tiny settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+from gan_cli.paths import config_dir
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_ROOT = Path(os.environ.get("GAN_DATA_ROOT", REPO / "data")).resolve()
+
+# Small enough to train a few steps in about a second on one CPU core.
+TINY_DATA = ["data=fake", "data.n=64", "data.resolution=16", "data.channels=1"]
+TINY = TINY_DATA + [
+    "model.g.width=8", "model.d.width=8", "model.z_dim=8",
+    "train.steps=4", "train.batch_size=8", "train.log_every=2", "train.sample_every=2",
+    "train.checkpoint_every=2", "train.num_samples=4", "device=cpu",
+]
+TINY_MODEL = TINY[len(TINY_DATA):]  # for tests that pick their own data
+
+
+def compose_config(name: str = "train", overrides: list[str] | None = None):
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose(config_name=name, overrides=overrides or [])
+
+
+def gan(*args: str, cwd: Path, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the real command line, as a user would: `gan <args>` in a fresh process."""
+    # PYTHONPATH: so a config may name a test-only class (tests.helpers.NaNAfter)
+    env = {**os.environ, "GAN_DATA_ROOT": str(DATA_ROOT), "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "gan_cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"gan {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+class NaNAfter:
+    """A loss that turns NaN after `after` generator steps: divergence on demand, for the tests."""
+
+    def __new__(cls, after: int):
+        from gan_cli.losses import NonSaturating
+
+        class _NaNAfter(NonSaturating):
+            calls = 0
+
+            def g_objective(self, fake_logits):
+                type(self).calls += 1
+                loss = super().g_objective(fake_logits)
+                return loss * float("nan") if type(self).calls > after else loss
+
+        return _NaNAfter()

@@ -1,0 +1,70 @@
+"""Checkpoints: atomic, self-describing, loaded as data only; every broken kind named."""
+
+import pytest
+import torch
+
+from gan_cli import checkpoint
+from gan_cli.errors import UserError
+from gan_cli.models import mlp
+
+
+def test_round_trip(tmp_path):
+    G = mlp.Generator(z_dim=3, shape=(2,), hidden=4)
+    path = tmp_path / "c.pt"
+    checkpoint.save(path, {"models": {"G": G.state_dict()}, "step": 7, "config": {"a": [1, 2]}})
+    state = checkpoint.load(path)
+    assert state["step"] == 7 and state["config"] == {"a": [1, 2]}
+    H = mlp.Generator(z_dim=3, shape=(2,), hidden=4)
+    checkpoint.load_weights(H, state["models"]["G"], path, "generator")
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), H.state_dict().values()))
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left
+
+
+def test_save_replaces_atomically(tmp_path):
+    path = tmp_path / "c.pt"
+    checkpoint.save(path, {"step": 1})
+    checkpoint.save(path, {"step": 2})
+    assert checkpoint.load(path)["step"] == 2
+
+
+@pytest.mark.parametrize("case,message", [
+    ("missing", "does not exist"),
+    ("directory", "is a directory"),
+    ("truncated", "unreadable"),
+    ("text", "unreadable"),
+    ("foreign", "not a gan-cli checkpoint"),
+    ("code", "refused for safety"),
+])
+def test_bad_checkpoints_are_named(tmp_path, case, message):
+    path = tmp_path / "c.pt"
+    if case == "directory":
+        path.mkdir()
+    elif case == "truncated":
+        checkpoint.save(path, {"step": 1, "w": torch.zeros(1000)})
+        path.write_bytes(path.read_bytes()[:300])
+    elif case == "text":
+        path.write_text("hello")
+    elif case == "foreign":
+        torch.save({"state_dict": {}}, path)
+    elif case == "code":
+        torch.save({"format": checkpoint.FORMAT, "x": Exploit(tmp_path / "pwned")}, path)
+    with pytest.raises(UserError, match=message):
+        checkpoint.load(path)
+    assert not (tmp_path / "pwned").exists()  # the stranger's code never ran
+
+
+class Exploit:
+    """Unpickling this calls open(marker, "w"): any code run at load time would leave the marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_weights_of_another_model_are_named(tmp_path):
+    small = mlp.Generator(z_dim=3, shape=(2,), hidden=4)
+    big = mlp.Generator(z_dim=3, shape=(2,), hidden=8)
+    with pytest.raises(UserError, match="different generator"):
+        checkpoint.load_weights(big, small.state_dict(), tmp_path / "c.pt", "generator")

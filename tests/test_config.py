@@ -1,0 +1,75 @@
+"""Every option of every config group composes and builds; the composed keys are the documented ones."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan_cli import build
+from gan_cli.errors import UserError
+from gan_cli.paths import config_dir
+from tests.helpers import DATA_ROOT, compose_config
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(config_dir()) / group).glob("*.yaml"))
+
+
+def test_groups_hold_the_documented_options():
+    assert options("model") == ["dcgan", "mlp"]
+    assert options("loss") == ["minimax", "nonsaturating"]
+    assert options("optimizer") == ["adam", "rmsprop", "sgd"]
+    assert options("data") == ["cifar10", "fake", "fashion_mnist", "folder", "mnist", "toy_grid", "toy_ring"]
+
+
+def test_defaults_are_dcgan_nonsaturating_mnist_adam():
+    cfg = compose_config()
+    assert cfg.model.g._target_.endswith("dcgan.Generator")
+    assert cfg.loss._target_.endswith("NonSaturating")
+    assert cfg.data.dataset == "MNIST"
+    assert cfg.optimizer.g.lr == 2e-4 and list(cfg.optimizer.g.betas) == [0.5, 0.999]
+    for key in ("steps", "epochs", "max_minutes", "batch_size", "d_steps", "log_every", "sample_every",
+                "checkpoint_every"):
+        assert key in cfg.train
+    assert {"seed", "device", "resume"} <= set(cfg)
+
+
+@pytest.mark.parametrize("model", options("model"))
+@pytest.mark.parametrize("loss", options("loss"))
+@pytest.mark.parametrize("optimizer", options("optimizer"))
+def test_every_model_loss_optimizer_builds(model, loss, optimizer):
+    cfg = compose_config(overrides=[f"model={model}", f"loss={loss}", f"optimizer={optimizer}", "data=fake",
+                                    "data.n=16", "data.resolution=16"])
+    parts = build.parts(cfg, torch.device("cpu"))
+    x = parts.G(torch.randn(2, cfg.model.z_dim))
+    assert x.shape == (2, 3, 16, 16) and parts.D(x).shape == (2,)
+    assert parts.opt_g.param_groups[0]["lr"] == cfg.optimizer.g.lr
+
+
+@pytest.mark.parametrize("data", ["toy_ring", "toy_grid", "fake"])
+def test_offline_data_options_build(data):
+    source = build.data(compose_config(overrides=[f"data={data}"]))
+    assert len(source) > 0 and source.num_classes is not None
+
+
+@pytest.mark.parametrize("data,name", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_prepared_data_options_build(data, name, mnist_root):
+    if not (DATA_ROOT / name / "raw").is_dir():
+        pytest.fail(f"{name} is not prepared under {DATA_ROOT}: run `make data`")
+    source = build.data(compose_config(overrides=[f"data={data}", f"data.root={DATA_ROOT}"]))
+    assert len(source) == 60_000 and source.shape == (1, 28, 28)
+
+
+def test_cifar10_offline_names_the_fix(tmp_path):
+    cfg = compose_config(overrides=["data=cifar10", f"data.root={tmp_path}", "data.download=false"])
+    with pytest.raises(UserError, match="CIFAR10 is not under"):
+        build.data(cfg)
+
+
+def test_folder_option_builds(tmp_path):
+    from PIL import Image
+
+    for i in range(3):
+        Image.new("RGB", (70, 64), (i * 80, 0, 0)).save(tmp_path / f"{i}.png")
+    source = build.data(compose_config(overrides=["data=folder", f"data.root={tmp_path}", "data.num_workers=0"]))
+    assert len(source) == 3 and source.shape == (3, 64, 64)

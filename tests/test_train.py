@@ -1,0 +1,84 @@
+"""Training runs in-process through commands.train.run on tiny real configs."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from gan_cli import checkpoint
+from gan_cli.commands.train import run
+from gan_cli.loop import Diverged
+from tests.helpers import TINY, compose_config
+
+METRICS = {"loss/d", "loss/g", "d/real", "d/fake", "acc/real", "acc/fake", "grad_norm/d", "grad_norm/g",
+           "perf/img_per_s"}
+
+
+def test_a_run_leaves_pictures_curves_and_checkpoints(tmp_path):
+    run(compose_config(overrides=TINY), tmp_path)
+    names = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    assert {"samples/real.png", "samples/step_0000002.png", "samples/step_0000004.png",
+            "checkpoints/step_0000002.pt", "checkpoints/last.pt", "metrics.jsonl"} <= names
+    assert any(n.startswith("events.out.tfevents") for n in names)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and all(set(r) == METRICS | {"step"} for r in rows)
+    assert Image.open(tmp_path / "samples/step_0000004.png").size == (38, 38)  # 2x2 tiles of 16 + padding
+
+
+def test_tensorboard_holds_the_fixed_metric_names(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run(compose_config(overrides=TINY), tmp_path)
+    events = EventAccumulator(str(tmp_path)).Reload()
+    assert METRICS <= set(events.Tags()["scalars"])
+    assert {"samples/real", "samples/fake"} <= set(events.Tags()["images"])
+    assert [e.step for e in events.Scalars("loss/d")] == [2, 4]
+
+
+def test_checkpoint_describes_itself(tmp_path):
+    run(compose_config(overrides=TINY), tmp_path)
+    state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
+    assert state["step"] == 4 and state["data_position"] == 4
+    assert state["config"]["model"]["g"]["width"] == 8  # resolved and plain
+    assert state["fixed_z"].shape == (4, 8)
+    assert set(state["optimizers"]) == {"G", "D"} and state["data"]["shape"] == [1, 16, 16]
+
+
+def test_k_discriminator_steps_per_generator_step(tmp_path):
+    run(compose_config(overrides=TINY + ["train.d_steps=3"]), tmp_path)
+    state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
+    assert state["data_position"] == 12  # 4 generator steps x 3 real batches
+    assert state["optimizers"]["D"]["state"][0]["step"] == 12
+    assert state["optimizers"]["G"]["state"][0]["step"] == 4
+
+
+def test_epochs_set_the_number_of_steps(tmp_path):
+    run(compose_config(overrides=TINY + ["train.epochs=2"]), tmp_path)  # 64 samples / batch 8 = 8 per epoch
+    assert checkpoint.load(tmp_path / "checkpoints" / "last.pt")["step"] == 16
+
+
+def test_toy_ring_gets_a_scatter_plot(tmp_path):
+    run(compose_config(overrides=["data=toy_ring", "data.n=512", "model=mlp", "model.g.hidden=16",
+                                  "model.d.hidden=8", "model.d.pieces=2", "train.steps=2", "train.batch_size=16",
+                                  "train.log_every=1", "train.sample_every=0", "device=cpu"]), tmp_path)
+    assert Image.open(tmp_path / "samples" / "step_0000002.png").size == (512, 512)
+
+
+def test_ema_weights_are_kept_and_used(tmp_path):
+    run(compose_config(overrides=TINY + ["train.ema=0.9"]), tmp_path)
+    state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
+    assert int(state["ema"]["n_averaged"]) == 4
+    g, ema = state["models"]["G"], state["ema"]
+    assert not torch.equal(g["net.0.weight"], ema["module.net.0.weight"])
+
+
+def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    cfg = compose_config(overrides=TINY + ["train.steps=8", "train.log_every=1",
+                                           "loss._target_=tests.helpers.NaNAfter", "+loss.after=3"])
+    with pytest.raises(Diverged, match="at step 4.*last good checkpoint"):
+        run(cfg, tmp_path)
+    state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
+    assert state["step"] == 2
+    assert all(torch.isfinite(w).all() for w in state["models"]["G"].values() if w.is_floating_point())
+    assert not (tmp_path / "checkpoints" / "step_0000004.pt").exists()
