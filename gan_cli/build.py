@@ -86,6 +86,8 @@ def parts(cfg: DictConfig, dev: torch.device) -> Parts:
     # channels_last only changes conv weights' memory layout (NHWC): same function, faster kernels
     layout = torch.channels_last if cfg.train.channels_last else torch.preserve_format
     G, D = G.to(dev, memory_format=layout), D.to(dev, memory_format=layout)
+    objective = loss(cfg)
+    objective.check(D)  # e.g. WGAN-GP refuses a batch-norm critic, before any step is spent
     opt_g, opt_d = optimizers(cfg, G, D)
-    return Parts(source, G, D, loss(cfg), opt_g, opt_d)
+    return Parts(source, G, D, objective, opt_g, opt_d)
 

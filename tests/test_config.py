@@ -17,7 +17,7 @@ def options(group: str) -> list[str]:
 
 def test_groups_hold_the_documented_options():
     assert options("model") == ["dcgan", "mlp"]
-    assert options("loss") == ["minimax", "nonsaturating"]
+    assert options("loss") == ["hinge", "lsgan", "minimax", "nonsaturating", "wgan", "wgan_gp"]
     assert options("optimizer") == ["adam", "rmsprop", "sgd"]
     assert options("data") == ["cifar10", "fake", "fashion_mnist", "folder", "mnist", "toy_grid", "toy_ring"]
 
@@ -38,12 +38,20 @@ def test_defaults_are_dcgan_nonsaturating_mnist_adam():
 @pytest.mark.parametrize("loss", options("loss"))
 @pytest.mark.parametrize("optimizer", options("optimizer"))
 def test_every_model_loss_optimizer_builds(model, loss, optimizer):
+    # WGAN-GP's critic must not use batch norm (tested below); the other norms all suit it
+    norm = ["model.d.norm=layer"] if (model, loss) == ("dcgan", "wgan_gp") else []
     cfg = compose_config(overrides=[f"model={model}", f"loss={loss}", f"optimizer={optimizer}", "data=fake",
-                                    "data.n=16", "data.resolution=16"])
+                                    "data.n=16", "data.resolution=16", *norm])
     parts = build.parts(cfg, torch.device("cpu"))
     x = parts.G(torch.randn(2, cfg.model.z_dim))
     assert x.shape == (2, 3, 16, 16) and parts.D(x).shape == (2,)
     assert parts.opt_g.param_groups[0]["lr"] == cfg.optimizer.g.lr
+
+
+def test_wgan_gp_refuses_a_batch_norm_critic_before_training():
+    cfg = compose_config(overrides=["loss=wgan_gp", "data=fake", "data.n=16", "data.resolution=16"])
+    with pytest.raises(UserError, match="model.d.norm=layer"):
+        build.parts(cfg, torch.device("cpu"))
 
 
 @pytest.mark.parametrize("data", ["toy_ring", "toy_grid", "fake"])
