@@ -2,7 +2,7 @@
 
     python bench/sample_quality.py outputs/train/.../checkpoints/last.pt [n=2000]
 
-Prints the classes covered (each holding >= 2% of samples), the share of samples the classifier
+Prints the classes covered (each holding >= 1% of samples, counting confident ones only), the share of samples the classifier
 recognises with >= 0.9 confidence, and the class histogram. Real test images are scored alongside
 as the ceiling.
 """
@@ -39,7 +39,7 @@ def main() -> None:
     for name, r in (("real test images", real), ("generated", gen)):
         print(f"{name:>17}: {r['confident_classes_covered']}/{train_data.num_classes} classes covered by "
               f"confident samples ({r['classes_covered']} by argmax), {100 * r['confident_share']:.1f}% "
-              f"confidently recognised, counts {r['class_counts']}")
+              f"confidently recognised, confident per class {r['confident_counts']}")
 
 
 if __name__ == "__main__":

@@ -95,6 +95,7 @@ class Trainer:
         if self.device.type == "cuda" and state["rng"]["cuda"] is not None:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.fixed_z = state["fixed_z"].to(self.device)
+        self.last_checkpoint = Path(path)  # the last good one, until this run writes its own
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -116,7 +117,8 @@ class Trainer:
         last = {}
         tick, tick_step = time.monotonic(), self.step
         try:
-            with logging_redirect_tqdm(), tqdm(total=s.steps, initial=self.step, unit="step",
+            # disable=None: a bar on a terminal, none in pipes and log files
+            with logging_redirect_tqdm(), tqdm(total=s.steps, initial=self.step, unit="step", disable=None,
                                                dynamic_ncols=True, mininterval=1.0) as bar:
                 while self.step < s.steps:
                     self._train_step(batches, meter)

@@ -37,3 +37,21 @@ def test_unknown_dataset_is_refused(capsys):
     with pytest.raises(SystemExit):
         prepare.main(["cifar100"])
     assert "unknown data set" in capsys.readouterr().err
+
+
+def test_prepare_names_what_the_source_lacks(tmp_path):
+    with pytest.raises(prepare.PrepareError, match=r"lacks \['a'\]"):
+        prepare.prepare("x", tmp_path / "raw", {"a": "0" * 64}, lambda tmp: {})
+
+
+def test_prepare_fetches_nothing_when_the_files_are_there(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a").write_bytes(b"data")
+    files = {"a": hashlib.sha256(b"data").hexdigest()}
+
+    def fetch(tmp):
+        raise AssertionError("fetched although prepared")
+
+    prepare.prepare("x", raw, files, fetch)
+    assert "already prepared" in capsys.readouterr().out

