@@ -1,0 +1,42 @@
+"""The data set's own classifier and the class report built on it."""
+
+import torch
+from torch import nn
+
+from gan_cli.data.source import TensorData
+from gan_cli.metrics import classifier
+
+
+class FixedProbabilities(nn.Module):
+    """A 'classifier' that returns given logits, one row per image, so the test chooses its verdicts."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, x):
+        return self.logits[: len(x)]
+
+
+def test_class_report_counts_confident_classes_only():
+    big = 10.0  # softmax of [10, 0, 0] gives 0.9999: confident
+    logits = torch.tensor([[big, 0, 0]] * 50 + [[0, big, 0]] * 49 + [[0, 0.1, 0]] * 1)
+    report = classifier.class_report(FixedProbabilities(logits), torch.zeros(100, 1, 4, 4), num_classes=3)
+    assert report["class_counts"] == [50, 50, 0]  # argmax: the unsure image lands in class 1
+    assert report["confident_counts"] == [50, 49, 0]
+    torch.testing.assert_close(report["confident_share"], 0.99)
+    assert report["confident_classes_covered"] == 2 and report["classes_covered"] == 2
+
+
+def test_classifier_learns_a_separable_toy_problem(tmp_path):
+    # two classes: dark and bright images; any working training loop separates them
+    g = torch.Generator().manual_seed(0)
+    dark = torch.randint(0, 60, (64, 1, 8, 8), generator=g, dtype=torch.uint8)
+    bright = torch.randint(196, 256, (64, 1, 8, 8), generator=g, dtype=torch.uint8)
+    data = TensorData("toy", torch.cat([dark, bright]), torch.tensor([0] * 64 + [1] * 64), num_classes=2)
+    net = classifier.cached("toy", data, data, tmp_path)
+    assert classifier.accuracy(net, data) == 1.0
+    assert (tmp_path / "toy_cnn_8px.pt").is_file()
+    again = classifier.cached("toy", data, data, tmp_path)  # loaded, not retrained
+    for a, b in zip(net.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
