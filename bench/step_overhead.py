@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from gan_cli.data.fake import random_images
 from gan_cli.data.source import to_unit_range
-from gan_cli.latent import seeded_z
+from gan_cli.latent import Latents, seeded_z
 from gan_cli.loop import Schedule, Trainer
 from gan_cli.losses import NonSaturating
 from gan_cli.models.dcgan import Discriminator, Generator
@@ -77,7 +77,7 @@ def runner(data, steps: int, batch: int, side: int, width: int, device: torch.de
         trainer = Trainer(G, D, NonSaturating(), opt_g, opt_d, data,
                           Schedule(steps=steps + 50, batch_size=batch, log_every=50, sample_every=0,
                                    checkpoint_every=0),
-                          run_dir=Path(tmp), device=device, seed=0, fixed_z=seeded_z(64, 100, 0), config={})
+                          run_dir=Path(tmp), device=device, seed=0, fixed=Latents(seeded_z(64, 100, 0)), config={})
         trainer.fit()
         rows = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
     return statistics.median(r["perf/img_per_s"] for r in rows[1:])  # the first interval is warm-up

@@ -46,9 +46,24 @@ def data(cfg: DictConfig):
     return instantiate(cfg.data, "data")
 
 
-def models(cfg: DictConfig, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    return (instantiate(cfg.model.g, "model.g", shape=shape),
-            instantiate(cfg.model.d, "model.d", shape=shape))
+def models(cfg: DictConfig, shape: tuple[int, ...], num_classes: int | None) -> tuple[nn.Module, nn.Module]:
+    """G and D for data of this shape; conditional models (model.conditional) also get the class count."""
+    return (generator(cfg, shape, num_classes), instantiate(cfg.model.d, "model.d", shape=shape,
+                                                             **_labels(cfg, num_classes)))
+
+
+def generator(cfg: DictConfig, shape: tuple[int, ...], num_classes: int | None) -> nn.Module:
+    return instantiate(cfg.model.g, "model.g", shape=tuple(shape), **_labels(cfg, num_classes))
+
+
+def _labels(cfg: DictConfig, num_classes: int | None) -> dict:
+    if not cfg.model.get("conditional", False):
+        return {}
+    if not num_classes:
+        raise UserError(f"the model is conditional (model.conditional=true) and needs labelled data, but "
+                        f"data={cfg.data.get('dataset', cfg.data._target_.rsplit('.', 1)[-1])} has no labels; "
+                        f"use mnist, fashion_mnist, cifar10 or a toy mixture")
+    return {"num_classes": num_classes}
 
 
 def loss(cfg: DictConfig) -> GANLoss:
@@ -82,7 +97,7 @@ class Parts:
 
 def parts(cfg: DictConfig, dev: torch.device) -> Parts:
     source = data(cfg)
-    G, D = models(cfg, source.shape)
+    G, D = models(cfg, source.shape, source.num_classes)
     # channels_last only changes conv weights' memory layout (NHWC): same function, faster kernels
     layout = torch.channels_last if cfg.train.channels_last else torch.preserve_format
     G, D = G.to(dev, memory_format=layout), D.to(dev, memory_format=layout)

@@ -17,6 +17,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gan_cli import checkpoint, visuals
 from gan_cli.errors import UserError
+from gan_cli.latent import Latents
 from gan_cli.losses import GANLoss
 from gan_cli.meter import Meter
 from gan_cli.steps import discriminator_step, generator_step
@@ -42,15 +43,16 @@ class Diverged(UserError):
 class Trainer:
     def __init__(self, G: nn.Module, D: nn.Module, loss: GANLoss, opt_g: torch.optim.Optimizer,
                  opt_d: torch.optim.Optimizer, data, schedule: Schedule, run_dir: Path,
-                 device: torch.device, seed: int, fixed_z: Tensor, config: dict[str, Any],
+                 device: torch.device, seed: int, fixed: Latents, config: dict[str, Any],
                  choices: dict[str, str] | None = None, ema_decay: float = 0.0):
         self.G, self.D, self.loss, self.opt_g, self.opt_d = G, D, loss, opt_g, opt_d
         self.data, self.schedule, self.device, self.seed = data, schedule, device, seed
         self.run_dir = run_dir
         self.config = config  # resolved, plain: goes into every checkpoint
         self.choices = choices or {}  # which option of each config group built it (model: dcgan, ...)
-        self.fixed_z = fixed_z.to(device)
-        self.z_dim = fixed_z.shape[1]
+        self.fixed = fixed.to(device)  # the noise (and labels) behind every sample picture
+        self.z_dim = fixed.z.shape[1]
+        self.num_classes = getattr(G, "num_classes", None)  # set for conditional generators
         self.z_gen = torch.Generator(device).manual_seed(seed + 1)  # a stream apart from the fixed noise
         self.ema = (AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
                     if ema_decay > 0 else None)
@@ -78,8 +80,9 @@ class Trainer:
             "optimizers": {"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
             "rng": {"torch": torch.get_rng_state(), "z": self.z_gen.get_state(),
                     "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None},
-            "fixed_z": self.fixed_z.cpu(),
-            "data": {"shape": list(self.data.shape), "scale": self.data.scale},
+            "fixed": {"z": self.fixed.z.cpu(), "y": None if self.fixed.y is None else self.fixed.y.cpu(),
+                      "nrow": self.fixed.nrow},
+            "data": {"shape": list(self.data.shape), "scale": self.data.scale, "num_classes": self.num_classes},
         }
 
     def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
@@ -94,7 +97,7 @@ class Trainer:
         self.z_gen.set_state(state["rng"]["z"])
         if self.device.type == "cuda" and state["rng"]["cuda"] is not None:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        self.fixed_z = state["fixed_z"].to(self.device)
+        self.fixed = Latents(**state["fixed"]).to(self.device)
         self.last_checkpoint = Path(path)  # the last good one, until this run writes its own
 
     # -- the loop ------------------------------------------------------------------------------------
@@ -108,7 +111,7 @@ class Trainer:
         self.writer = SummaryWriter(log_dir=str(self.run_dir), flush_secs=30)
         self._metrics_file = (self.run_dir / "metrics.jsonl").open("a")
         if self.step == 0:
-            real = self.data.first(len(self.fixed_z))
+            real = self.data.first(len(self.fixed.z))
             image = visuals.scatter(None, real, self.data.scale) if real.ndim == 2 else visuals.image_grid(real)
             self._write_picture("samples/real", image, self.run_dir / "samples" / "real.png")
         batches = self.data.batches(s.batch_size, self.device, self.seed, start=self.data_position)
@@ -152,11 +155,14 @@ class Trainer:
 
     def _train_step(self, batches, meter: Meter) -> None:
         for _ in range(self.schedule.d_steps):
-            real, _labels = next(batches)
+            real, labels = next(batches)
             self.data_position += 1
-            loss_d, stats = discriminator_step(self.G, self.D, self.loss, self.opt_d, real, self._z(len(real)))
+            # a conditional D sees the fakes under the real batch's labels: the data's class balance
+            y = labels if self.num_classes else None
+            loss_d, stats = discriminator_step(self.G, self.D, self.loss, self.opt_d, real, self._z(len(real)), y)
             meter.add({"loss/d": loss_d, **stats})
-        loss_g, stats = generator_step(self.G, self.D, self.loss, self.opt_g, self._z(self.schedule.batch_size))
+        n = self.schedule.batch_size
+        loss_g, stats = generator_step(self.G, self.D, self.loss, self.opt_g, self._z(n), self._labels(n))
         meter.add({"loss/g": loss_g, **stats})
         # counted on the device: no host sync per step; read with the other statistics
         self._bad_steps += (~(torch.isfinite(loss_d) & torch.isfinite(loss_g))).long()
@@ -166,6 +172,12 @@ class Trainer:
 
     def _z(self, n: int) -> Tensor:
         return torch.randn(n, self.z_dim, device=self.device, generator=self.z_gen)
+
+    def _labels(self, n: int) -> Tensor | None:
+        """Uniform class labels for the generator's update; None for an unconditional model."""
+        if not self.num_classes:
+            return None
+        return torch.randint(self.num_classes, (n,), device=self.device, generator=self.z_gen)
 
     # -- what the loop writes ------------------------------------------------------------------------
 
@@ -194,10 +206,10 @@ class Trainer:
         was_training = G.training
         G.eval()
         with torch.no_grad():
-            fake = G(self.fixed_z)
+            fake = G(self.fixed.z, self.fixed.y)
         G.train(was_training)
         real = self.data.first(2048) if fake.ndim == 2 else None  # 2-D: generated over real points
-        image = visuals.picture(fake, real, self.data.scale)
+        image = visuals.picture(fake, real, self.data.scale, nrow=self.fixed.nrow)
         path = self._write_picture("samples/fake", image, self.run_dir / "samples" / f"step_{self.step:07d}.png")
         log.info("step %d: samples in %s", self.step, path)
 

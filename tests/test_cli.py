@@ -157,3 +157,27 @@ def test_divergence_exits_nonzero_with_the_step(tmp_path):
     assert out.returncode == 2 and "became NaN or infinite at step 3" in out.stderr, out.stderr
     assert "last good checkpoint is" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.fixture(scope="module")
+def conditional_checkpoint(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("cond_run")
+    gan("train", *TINY, "model=cdcgan", "model.g.width=8", "model.d.width=8", f"hydra.run.dir={run_dir}",
+        cwd=run_dir, check=True)
+    return run_dir / "checkpoints" / "last.pt"
+
+
+def test_conditional_sampling_by_label_and_by_class_rows(tmp_path, conditional_checkpoint):
+    gan("sample", f"checkpoint={conditional_checkpoint}", "label=7", "n=10", "out=sevens.pt", cwd=tmp_path, check=True)
+    sevens = torch.load(tmp_path / "sevens.pt", weights_only=True)
+    assert sevens["samples"].shape == (10, 1, 16, 16) and sevens["y"].tolist() == [7] * 10
+    gan("sample", f"checkpoint={conditional_checkpoint}", "n=30", "out=rows.png", cwd=tmp_path, check=True)
+    assert Image.open(tmp_path / "rows.png").size == (3 * 18 + 2, 10 * 18 + 2)  # 10 classes x 3
+    for label, message in [("12", "label=12 is not a class of this model: use 0 to 9"), ("-1", "label=-1")]:
+        out = gan("sample", f"checkpoint={conditional_checkpoint}", f"label={label}", cwd=tmp_path)
+        assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_label_on_an_unconditional_model_is_refused(tmp_path, tiny_checkpoint):
+    out = gan("sample", f"checkpoint={tiny_checkpoint}", "label=3", cwd=tmp_path)
+    assert out.returncode == 2 and "not conditional" in out.stderr

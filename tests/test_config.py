@@ -16,7 +16,7 @@ def options(group: str) -> list[str]:
 
 
 def test_groups_hold_the_documented_options():
-    assert options("model") == ["dcgan", "mlp"]
+    assert options("model") == ["cdcgan", "cgan", "dcgan", "mlp", "sngan"]
     assert options("loss") == ["hinge", "lsgan", "minimax", "nonsaturating", "wgan", "wgan_gp"]
     assert options("optimizer") == ["adam", "rmsprop", "sgd"]
     assert options("data") == ["cifar10", "fake", "fashion_mnist", "folder", "mnist", "toy_grid", "toy_ring"]
@@ -39,13 +39,24 @@ def test_defaults_are_dcgan_nonsaturating_mnist_adam():
 @pytest.mark.parametrize("optimizer", options("optimizer"))
 def test_every_model_loss_optimizer_builds(model, loss, optimizer):
     # WGAN-GP's critic must not use batch norm (tested below); the other norms all suit it
-    norm = ["model.d.norm=layer"] if (model, loss) == ("dcgan", "wgan_gp") else []
+    norm = ["model.d.norm=layer"] if loss == "wgan_gp" and "dcgan" in model else []
     cfg = compose_config(overrides=[f"model={model}", f"loss={loss}", f"optimizer={optimizer}", "data=fake",
                                     "data.n=16", "data.resolution=16", *norm])
     parts = build.parts(cfg, torch.device("cpu"))
-    x = parts.G(torch.randn(2, cfg.model.z_dim))
-    assert x.shape == (2, 3, 16, 16) and parts.D(x).shape == (2,)
+    y = torch.tensor([3, 7]) if parts.G.num_classes else None  # data=fake has 10 classes
+    x = parts.G(torch.randn(2, cfg.model.z_dim), y)
+    assert x.shape == (2, 3, 16, 16) and parts.D(x, y).shape == (2,)
     assert parts.opt_g.param_groups[0]["lr"] == cfg.optimizer.g.lr
+
+
+@pytest.mark.parametrize("model", ["cgan", "cdcgan"])
+def test_conditional_models_need_labelled_data(tmp_path, model):
+    from PIL import Image
+
+    Image.new("RGB", (16, 16)).save(tmp_path / "a.png")
+    cfg = compose_config(overrides=[f"model={model}", "data=folder", f"data.root={tmp_path}", "data.resolution=16"])
+    with pytest.raises(UserError, match="needs labelled data"):
+        build.parts(cfg, torch.device("cpu"))
 
 
 def test_wgan_gp_refuses_a_batch_norm_critic_before_training():

@@ -93,3 +93,39 @@ def test_mlp_handles_vector_data():
     D = mlp.Discriminator(shape=(2,), hidden=8, pieces=2)
     x = G(torch.randn(7, 4))
     assert x.shape == (7, 2) and D(x).shape == (7,)
+
+
+@pytest.mark.parametrize("conditioning", ["projection", "concat"])
+def test_conditional_dcgan_uses_the_label(conditioning):
+    torch.manual_seed(0)
+    G = dcgan.Generator(z_dim=10, shape=(1, 28, 28), width=8, num_classes=10)
+    D = dcgan.Discriminator(shape=(1, 28, 28), width=8, num_classes=10, conditioning=conditioning).eval()
+    G.eval()
+    z = torch.randn(1, 10).repeat(2, 1)
+    y = torch.tensor([3, 7])
+    x = G(z, y)
+    assert x.shape == (2, 1, 28, 28) and not torch.equal(x[0], x[1])  # same z, different class
+    same_image = x[:1].repeat(2, 1, 1, 1)
+    logits = D(same_image, y)
+    assert logits.shape == (2,) and not torch.equal(logits[0], logits[1])  # same image, different class
+
+
+def test_projection_adds_the_label_embedding_dot_features():
+    D = dcgan.Discriminator(shape=(1, 16, 16), width=4, norm="none", num_classes=3).eval()
+    x, y = torch.randn(2, 1, 16, 16), torch.tensor([0, 2])
+    h = D.net(x)
+    expected = D.head(h).flatten() + (D.project.weight[y] * h.sum(dim=(2, 3))).sum(1)
+    assert_close(D(x, y), expected)
+
+
+def test_conditional_mlp_concatenates_one_hot_labels():
+    G = mlp.Generator(z_dim=4, shape=(2,), hidden=8, num_classes=3)
+    D = mlp.Discriminator(shape=(2,), hidden=8, pieces=2, num_classes=3)
+    assert G.net[0].in_features == 4 + 3 and D.net[0].linear.in_features == 2 + 3
+    y = torch.tensor([0, 1, 2])
+    assert G(torch.randn(3, 4), y).shape == (3, 2) and D(torch.randn(3, 2), y).shape == (3,)
+
+
+def test_unconditional_generators_say_so():
+    assert dcgan.Generator(z_dim=4, shape=(1, 16, 16)).num_classes is None
+    assert mlp.Generator(z_dim=4, shape=(2,)).num_classes is None

@@ -41,7 +41,7 @@ def test_checkpoint_describes_itself(tmp_path):
     state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
     assert state["step"] == 4 and state["data_position"] == 4
     assert state["config"]["model"]["g"]["width"] == 8  # resolved and plain
-    assert state["fixed_z"].shape == (4, 8)
+    assert state["fixed"]["z"].shape == (4, 8) and state["fixed"]["y"] is None
     assert set(state["optimizers"]) == {"G", "D"} and state["data"]["shape"] == [1, 16, 16]
 
 
@@ -82,3 +82,14 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     assert state["step"] == 2
     assert all(torch.isfinite(w).all() for w in state["models"]["G"].values() if w.is_floating_point())
     assert not (tmp_path / "checkpoints" / "step_0000004.pt").exists()
+
+
+def test_conditional_run_draws_one_row_per_class(tmp_path):
+    run(compose_config(overrides=TINY + ["model=cdcgan", "model.g.width=8", "model.d.width=8",
+                                         "model.g.embed_dim=4", "train.num_samples=20"]), tmp_path)
+    state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
+    fixed = state["fixed"]
+    assert fixed["nrow"] == 2 and fixed["y"].tolist() == [c for c in range(10) for _ in range(2)]
+    assert torch.equal(fixed["z"][0], fixed["z"][2])  # column 0 holds the same z in every row
+    # 10 rows of 2 tiles of 16 px with 2 px padding
+    assert Image.open(tmp_path / "samples" / "step_0000004.png").size == (2 * 18 + 2, 10 * 18 + 2)

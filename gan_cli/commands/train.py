@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_cli import build, checkpoint
 from gan_cli.commands import hydra_context
 from gan_cli.errors import UserError, first_line
-from gan_cli.latent import seeded_z
+from gan_cli.latent import seeded_latents
 from gan_cli.loop import Schedule, Trainer
 
 log = logging.getLogger(__name__)
@@ -38,13 +38,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
 
     steps = total_steps(cfg.train, len(parts.data))
     n_fixed = cfg.train.num_samples if len(parts.data.shape) > 1 else max(cfg.train.num_samples, SCATTER_POINTS)
+    fixed = seeded_latents(n_fixed, parts.G.z_dim, cfg.seed, getattr(parts.G, "num_classes", None))
     trainer = Trainer(
         parts.G, parts.D, parts.loss, parts.opt_g, parts.opt_d, parts.data,
         Schedule(steps=steps, batch_size=cfg.train.batch_size, d_steps=cfg.train.d_steps,
                  log_every=cfg.train.log_every, sample_every=cfg.train.sample_every,
                  checkpoint_every=cfg.train.checkpoint_every, max_minutes=cfg.train.max_minutes),
         run_dir=run_dir, device=dev, seed=cfg.seed,
-        fixed_z=seeded_z(n_fixed, parts.G.z_dim, cfg.seed),
+        fixed=fixed,
         config=OmegaConf.to_container(cfg, resolve=True), choices=choices,
         ema_decay=cfg.train.ema,
     )

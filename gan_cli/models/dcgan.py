@@ -2,6 +2,10 @@
 nets except G's output and D's input layer, ReLU in G with Tanh at the end, LeakyReLU(0.2) in D, and
 weights drawn from N(0, 0.02).
 
+With num_classes set they are conditional (the `cdcgan` option): G concatenates a learned label
+embedding to z; D is conditioned either by concatenating one-hot label maps to the image (as Mirza &
+Osindero 2014 do for vectors) or by projection (Miyato & Koyama 2018: logit + <embed(y), phi(x)>).
+
 Resolution and channels follow the data. An image side must be base * 2^n with base 4 or 7 and n >= 2:
 28 (MNIST: 7 -> 14 -> 28), 32 (CIFAR-10: 4 -> 8 -> 16 -> 32), 64 (4 -> ... -> 64, the paper's model)."""
 
@@ -10,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gan_cli.errors import UserError
-from gan_cli.models.layers import add_spectral_norm, norm_layer
+from gan_cli.models.layers import add_spectral_norm, norm_layer, square_image
 
 BASES = (4, 7)
 
@@ -32,13 +37,6 @@ def upsampling_plan(resolution: int) -> tuple[int, int]:
     )
 
 
-def _image_shape(shape: Sequence[int]) -> tuple[int, int]:
-    if len(shape) != 3 or shape[1] != shape[2]:
-        raise UserError(f"model=dcgan needs square images (C, H, W), got data of shape {list(shape)}; "
-                        f"use model=mlp for vector data such as the toy mixtures")
-    return shape[0], shape[1]
-
-
 def dcgan_init_(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -51,14 +49,18 @@ def dcgan_init_(module: nn.Module) -> None:
 
 
 class Generator(nn.Module):
-    def __init__(self, z_dim: int, shape: Sequence[int], width: int = 64):
+    def __init__(self, z_dim: int, shape: Sequence[int], width: int = 64, num_classes: int | None = None,
+                 embed_dim: int = 32):
         super().__init__()
-        channels, resolution = _image_shape(shape)
+        channels, resolution = square_image(shape, "dcgan")
         base, n = upsampling_plan(resolution)
         self.z_dim = z_dim
+        self.num_classes = num_classes
+        self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
         ch = width * 2 ** (n - 1)
-        # (N, z_dim, 1, 1) -> (N, ch, base, base)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, ch, base, 1, 0, bias=False),
+        # (N, z_dim [+ embed_dim], 1, 1) -> (N, ch, base, base)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim + (embed_dim if num_classes else 0), ch, base, 1, 0,
+                                                      bias=False),
                                    nn.BatchNorm2d(ch), nn.ReLU(True)]
         for _ in range(n - 1):  # (N, ch, s, s) -> (N, ch/2, 2s, 2s)
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2),
@@ -70,28 +72,45 @@ class Generator(nn.Module):
         dcgan_init_(self)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(y)], dim=1)
         return self.net(z[:, :, None, None])
+
+
+CONDITIONINGS = ("projection", "concat")
 
 
 class Discriminator(nn.Module):
     def __init__(self, shape: Sequence[int], width: int = 64, norm: str = "batch",
-                 spectral_norm: bool = False):
+                 spectral_norm: bool = False, num_classes: int | None = None, conditioning: str = "projection"):
         super().__init__()
-        channels, resolution = _image_shape(shape)
+        channels, resolution = square_image(shape, "dcgan")
         base, n = upsampling_plan(resolution)
+        if conditioning not in CONDITIONINGS:
+            raise UserError(f"model.d.conditioning={conditioning}: choose one of {', '.join(CONDITIONINGS)}")
         self.norm = norm
+        self.num_classes = num_classes
+        self.concat = num_classes if num_classes and conditioning == "concat" else 0  # label maps at the input
         ch = width
-        # (N, channels, res, res) -> (N, width, res/2, res/2); no normalisation on the input layer
-        layers: list[nn.Module] = [nn.Conv2d(channels, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        # (N, channels [+ classes], res, res) -> (N, width, res/2, res/2); no normalisation on the input layer
+        layers: list[nn.Module] = [nn.Conv2d(channels + self.concat, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for _ in range(n - 1):  # (N, ch, s, s) -> (N, 2ch, s/2, s/2)
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), norm_layer(norm, ch * 2),
                        nn.LeakyReLU(0.2, True)]
             ch *= 2
-        layers.append(nn.Conv2d(ch, 1, base, 1, 0))  # (N, ch, base, base) -> (N, 1, 1, 1)
         self.net = nn.Sequential(*layers)
+        self.head = nn.Conv2d(ch, 1, base, 1, 0)  # (N, ch, base, base) -> (N, 1, 1, 1)
+        self.project = nn.Embedding(num_classes, ch) if num_classes and not self.concat else None
         dcgan_init_(self)
         if spectral_norm:
             add_spectral_norm(self)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(x).flatten()  # (N,) logits
+        if self.concat:  # one constant map per class: (N, C, H, W) -> (N, C + classes, H, W)
+            maps = F.one_hot(y, self.num_classes).to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
+            x = torch.cat([x, maps], dim=1)
+        h = self.net(x)
+        logits = self.head(h).flatten()  # (N,)
+        if self.project is not None:  # + <embed(y), sum over space of h>
+            logits = logits + (self.project(y) * h.sum(dim=(2, 3))).sum(dim=1)
+        return logits

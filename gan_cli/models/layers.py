@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrizations
 
@@ -44,3 +46,23 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
 
         raise UserError(f"unknown norm '{kind}'; choose one of: {', '.join(NORMS)}")
     return NORMS[kind](channels)
+
+
+def with_one_hot(h: torch.Tensor, y: torch.Tensor | None, num_classes: int | None) -> torch.Tensor:
+    """Concatenate one-hot labels to features (N, F) -> (N, F + classes); unconditional models pass
+    num_classes=None and get h back."""
+    if num_classes is None:
+        return h
+    if y is None:
+        raise ValueError("a conditional model needs labels y")
+    return torch.cat([h, F.one_hot(y, num_classes).to(h.dtype)], dim=1)
+
+
+def square_image(shape, model: str) -> tuple[int, int]:
+    """(channels, side) of square image data; convolutional models refuse anything else."""
+    if len(shape) != 3 or shape[1] != shape[2]:
+        from gan_cli.errors import UserError
+
+        raise UserError(f"model={model} needs square images (C, H, W), got data of shape {list(shape)}; "
+                        f"use model=mlp for vector data such as the toy mixtures")
+    return shape[0], shape[1]
