@@ -31,8 +31,11 @@ def main() -> None:
     root = Path(cfg.data.root).expanduser()
     net = classifier.cached(train_data.name, train_data, test_data, root / "classifiers")
     G = generator_from(state, path, torch.device("cpu"))
+    # a conditional G is asked for every class equally; its samples should then be of the asked class
+    y = torch.arange(n) % G.num_classes if G.num_classes else None
     with torch.no_grad():
-        fake = torch.cat([G(z) for z in seeded_z(n, G.z_dim, 12345).split(500)])
+        fake = torch.cat([G(z, None if y is None else y[i:i + 500])
+                          for i, z in zip(range(0, n, 500), seeded_z(n, G.z_dim, 12345).split(500))])
     real = classifier.class_report(net, test_data.first(n), train_data.num_classes)
     gen = classifier.class_report(net, fake, train_data.num_classes)
     print(f"checkpoint: {path} (step {state['step']})")
@@ -40,6 +43,10 @@ def main() -> None:
         print(f"{name:>17}: {r['confident_classes_covered']}/{train_data.num_classes} classes covered by "
               f"confident samples ({r['classes_covered']} by argmax), {100 * r['confident_share']:.1f}% "
               f"confidently recognised, confident per class {r['confident_counts']}")
+    if y is not None:
+        with torch.no_grad():
+            agree = (net(fake).argmax(1) == y).float().mean()
+        print(f"  conditional: {100 * float(agree):.1f}% of samples are classified as the label they were asked for")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def test_conditional_dcgan_uses_the_label(conditioning):
 
 
 def test_projection_adds_the_label_embedding_dot_features():
-    D = dcgan.Discriminator(shape=(1, 16, 16), width=4, norm="none", num_classes=3).eval()
+    D = dcgan.Discriminator(shape=(1, 16, 16), width=4, norm="none", num_classes=3, conditioning="projection").eval()
     x, y = torch.randn(2, 1, 16, 16), torch.tensor([0, 2])
     h = D.net(x)
     expected = D.head(h).flatten() + (D.project.weight[y] * h.sum(dim=(2, 3))).sum(1)

@@ -2,9 +2,10 @@
 nets except G's output and D's input layer, ReLU in G with Tanh at the end, LeakyReLU(0.2) in D, and
 weights drawn from N(0, 0.02).
 
-With num_classes set they are conditional (the `cdcgan` option): G concatenates a learned label
-embedding to z; D is conditioned either by concatenating one-hot label maps to the image (as Mirza &
-Osindero 2014 do for vectors) or by projection (Miyato & Koyama 2018: logit + <embed(y), phi(x)>).
+With num_classes set they are conditional (the `cdcgan` option): G concatenates the one-hot label (or
+a learned embedding of it) to z; D is conditioned either by concatenating one-hot label maps to the
+image (as Mirza & Osindero 2014 do for vectors) or by projection (Miyato & Koyama 2018:
+logit + <embed(y), phi(x)>).
 
 Resolution and channels follow the data. An image side must be base * 2^n with base 4 or 7 and n >= 2:
 28 (MNIST: 7 -> 14 -> 28), 32 (CIFAR-10: 4 -> 8 -> 16 -> 32), 64 (4 -> ... -> 64, the paper's model)."""
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_cli.errors import UserError
-from gan_cli.models.layers import add_spectral_norm, norm_layer, square_image
+from gan_cli.models.layers import add_spectral_norm, norm_layer, square_image, with_one_hot
 
 BASES = (4, 7)
 
@@ -50,17 +51,18 @@ def dcgan_init_(module: nn.Module) -> None:
 
 class Generator(nn.Module):
     def __init__(self, z_dim: int, shape: Sequence[int], width: int = 64, num_classes: int | None = None,
-                 embed_dim: int = 32):
+                 embed_dim: int = 0):
         super().__init__()
         channels, resolution = square_image(shape, "dcgan")
         base, n = upsampling_plan(resolution)
         self.z_dim = z_dim
         self.num_classes = num_classes
-        self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
+        # embed_dim 0: the one-hot label itself, not a learned embedding
+        self.embed = nn.Embedding(num_classes, embed_dim) if num_classes and embed_dim else None
+        label_dim = (embed_dim or num_classes) if num_classes else 0
         ch = width * 2 ** (n - 1)
-        # (N, z_dim [+ embed_dim], 1, 1) -> (N, ch, base, base)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim + (embed_dim if num_classes else 0), ch, base, 1, 0,
-                                                      bias=False),
+        # (N, z_dim [+ label_dim], 1, 1) -> (N, ch, base, base)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim + label_dim, ch, base, 1, 0, bias=False),
                                    nn.BatchNorm2d(ch), nn.ReLU(True)]
         for _ in range(n - 1):  # (N, ch, s, s) -> (N, ch/2, 2s, 2s)
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2),
@@ -74,6 +76,8 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
             z = torch.cat([z, self.embed(y)], dim=1)
+        else:
+            z = with_one_hot(z, y, self.num_classes)
         return self.net(z[:, :, None, None])
 
 
@@ -82,7 +86,7 @@ CONDITIONINGS = ("projection", "concat")
 
 class Discriminator(nn.Module):
     def __init__(self, shape: Sequence[int], width: int = 64, norm: str = "batch",
-                 spectral_norm: bool = False, num_classes: int | None = None, conditioning: str = "projection"):
+                 spectral_norm: bool = False, num_classes: int | None = None, conditioning: str = "concat"):
         super().__init__()
         channels, resolution = square_image(shape, "dcgan")
         base, n = upsampling_plan(resolution)
@@ -102,6 +106,10 @@ class Discriminator(nn.Module):
         self.head = nn.Conv2d(ch, 1, base, 1, 0)  # (N, ch, base, base) -> (N, 1, 1, 1)
         self.project = nn.Embedding(num_classes, ch) if num_classes and not self.concat else None
         dcgan_init_(self)
+        if self.project is not None:
+            # N(0, 0.02) like every other weight here: torch's N(0, 1) default, summed over channels and
+            # positions, gives logits in the hundreds at the first step
+            nn.init.normal_(self.project.weight, 0.0, 0.02)
         if spectral_norm:
             add_spectral_norm(self)
 
