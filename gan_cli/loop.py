@@ -30,6 +30,7 @@ class Schedule:
     steps: int  # generator updates in all
     batch_size: int
     d_steps: int = 1  # discriminator updates per generator update (k in Goodfellow et al. 2014)
+    d_warmup: int = 0  # discriminator updates before the first generator update
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 1000
@@ -119,6 +120,10 @@ class Trainer:
         deadline = time.monotonic() + 60 * s.max_minutes if s.max_minutes else math.inf
         last = {}
         tick, tick_step = time.monotonic(), self.step
+        if self.step == 0 and self.data_position < s.d_warmup:
+            log.info("warming D up for %d updates before G's first", s.d_warmup - self.data_position)
+            while self.data_position < s.d_warmup:
+                self._d_update(batches, meter)
         try:
             # disable=None: a bar on a terminal, none in pipes and log files
             with logging_redirect_tqdm(), tqdm(total=s.steps, initial=self.step, unit="step", disable=None,
@@ -153,14 +158,18 @@ class Trainer:
             self._metrics_file.close()
         return last
 
+    def _d_update(self, batches, meter: Meter) -> Tensor:
+        real, labels = next(batches)
+        self.data_position += 1
+        # a conditional D sees the fakes under the real batch's labels: the data's class balance
+        y = labels if self.num_classes else None
+        loss_d, stats = discriminator_step(self.G, self.D, self.loss, self.opt_d, real, self._z(len(real)), y)
+        meter.add({"loss/d": loss_d, **stats})
+        return loss_d
+
     def _train_step(self, batches, meter: Meter) -> None:
         for _ in range(self.schedule.d_steps):
-            real, labels = next(batches)
-            self.data_position += 1
-            # a conditional D sees the fakes under the real batch's labels: the data's class balance
-            y = labels if self.num_classes else None
-            loss_d, stats = discriminator_step(self.G, self.D, self.loss, self.opt_d, real, self._z(len(real)), y)
-            meter.add({"loss/d": loss_d, **stats})
+            loss_d = self._d_update(batches, meter)
         n = self.schedule.batch_size
         loss_g, stats = generator_step(self.G, self.D, self.loss, self.opt_g, self._z(n), self._labels(n))
         meter.add({"loss/g": loss_g, **stats})

@@ -42,6 +42,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     trainer = Trainer(
         parts.G, parts.D, parts.loss, parts.opt_g, parts.opt_d, parts.data,
         Schedule(steps=steps, batch_size=cfg.train.batch_size, d_steps=cfg.train.d_steps,
+                 d_warmup=cfg.train.d_warmup,
                  log_every=cfg.train.log_every, sample_every=cfg.train.sample_every,
                  checkpoint_every=cfg.train.checkpoint_every, max_minutes=cfg.train.max_minutes),
         run_dir=run_dir, device=dev, seed=cfg.seed,
@@ -83,6 +84,7 @@ class TrainKeys:
     max_minutes: Optional[float]
     batch_size: int
     d_steps: int
+    d_warmup: int
     ema: float
     log_every: int
     sample_every: int
@@ -111,7 +113,7 @@ def validate(cfg: DictConfig) -> None:
     for key, value in positive.items():
         if not value > 0:
             raise UserError(f"{key}={value} must be positive")
-    for key in ("log_every", "sample_every", "checkpoint_every"):
+    for key in ("log_every", "sample_every", "checkpoint_every", "d_warmup"):
         if t[key] < 0:
             raise UserError(f"train.{key}={t[key]} must be 0 (off) or a positive number of steps")
     if not 0 <= t.ema < 1:
