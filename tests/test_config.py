@@ -92,3 +92,38 @@ def test_folder_option_builds(tmp_path):
         Image.new("RGB", (70, 64), (i * 80, 0, 0)).save(tmp_path / f"{i}.png")
     source = build.data(compose_config(overrides=["data=folder", f"data.root={tmp_path}", "data.num_workers=0"]))
     assert len(source) == 3 and source.shape == (3, 64, 64)
+
+
+EXPERIMENTS = sorted(p.stem for p in (Path(config_dir()) / "experiment").glob("*.yaml"))
+
+
+def test_the_paper_recipes_are_there():
+    assert EXPERIMENTS == ["cdcgan_mnist", "cgan_mnist", "dcgan_cifar10", "gan_mnist", "gan_toy_ring",
+                           "lsgan_cifar10", "sngan_cifar10", "wgan_cifar10", "wgan_gp_cifar10"]
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_recipe_composes_names_its_paper_and_builds(experiment):
+    text = (Path(config_dir()) / "experiment" / f"{experiment}.yaml").read_text()
+    assert "et al." in text or "Mirza & Osindero" in text  # each names its source paper
+    cfg = compose_config(overrides=[f"experiment={experiment}"])
+    assert cfg.data._target_  # the recipe's own data set
+    # the command line still wins over a recipe: swap in offline data of the recipe's kind
+    offline = ["data=toy_ring"] if "toy" in experiment else ["data=fake", "data.n=64", "data.channels=1"]
+    shape = "32" if "cifar" in experiment else "28"
+    cfg = compose_config(overrides=[f"experiment={experiment}", *offline]
+                         + ([] if "toy" in experiment else [f"data.resolution={shape}"]))
+    parts = build.parts(cfg, torch.device("cpu"))
+    assert parts.G.z_dim == cfg.model.z_dim
+
+
+def test_recipes_carry_their_papers_hyperparameters():
+    gp = compose_config(overrides=["experiment=wgan_gp_cifar10"])
+    assert gp.loss.gp_weight == 10 and gp.train.d_steps == 5 and gp.model.d.norm == "layer"
+    assert gp.optimizer.d.lr == 1e-4 and list(gp.optimizer.d.betas) == [0.0, 0.9]
+    w = compose_config(overrides=["experiment=wgan_cifar10"])
+    assert w.loss.clip == 0.01 and w.optimizer.d._target_ == "torch.optim.RMSprop" and w.optimizer.d.lr == 5e-5
+    sn = compose_config(overrides=["experiment=sngan_cifar10"])
+    assert sn.loss._target_.endswith("Hinge") and sn.model.d.spectral_norm and sn.train.d_steps == 5
+    dc = compose_config(overrides=["experiment=dcgan_cifar10", "train.batch_size=32"])
+    assert dc.train.batch_size == 32 and dc.model.g.width == 64  # overridable from the command line

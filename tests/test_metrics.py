@@ -40,3 +40,21 @@ def test_classifier_learns_a_separable_toy_problem(tmp_path):
     again = classifier.cached("toy", data, data, tmp_path)  # loaded, not retrained
     for a, b in zip(net.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_mode_report_on_hand_placed_points():
+    from gan_cli.metrics.toy import mode_report
+
+    centers = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    std = 1.0
+    points = torch.tensor(
+        [[0.5, 0.5]] * 60            # mode 0, within 3 std (distance 0.71)
+        + [[10.0, 2.9]] * 39         # mode 1, distance 2.9 <= 3
+        + [[5.0, 5.0]] * 1           # between modes: 7.07 from each, low quality
+    )
+    r = mode_report(points, centers, std, min_share=0.01)
+    assert r["mode_counts"] == [60, 39, 0]
+    assert r["modes_covered"] == 2 and r["modes"] == 3
+    torch.testing.assert_close(r["high_quality_share"], 0.99)
+    # a mode needs min_share of ALL samples: 39 of 100 is enough at 30%, not at 40%
+    assert mode_report(points, centers, std, min_share=0.4)["modes_covered"] == 1

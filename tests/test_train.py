@@ -1,6 +1,7 @@
 """Training runs in-process through commands.train.run on tiny real configs."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ from PIL import Image
 from gan_cli import checkpoint
 from gan_cli.commands.train import run
 from gan_cli.loop import Diverged
-from tests.helpers import TINY, compose_config
+from tests.helpers import TINY, TINY_DATA, compose_config
 
 METRICS = {"loss/d", "loss/g", "d/real", "d/fake", "acc/real", "acc/fake", "grad_norm/d", "grad_norm/g",
            "perf/img_per_s"}
@@ -93,3 +94,68 @@ def test_conditional_run_draws_one_row_per_class(tmp_path):
     assert torch.equal(fixed["z"][0], fixed["z"][2])  # column 0 holds the same z in every row
     # 10 rows of 2 tiles of 16 px with 2 px padding
     assert Image.open(tmp_path / "samples" / "step_0000004.png").size == (2 * 18 + 2, 10 * 18 + 2)
+
+
+def test_discriminator_warm_up_runs_before_the_first_generator_step(tmp_path):
+    run(compose_config(overrides=TINY + ["train.d_warmup=3"]), tmp_path)
+    state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
+    assert state["optimizers"]["D"]["state"][0]["step"] == 3 + 4
+    assert state["optimizers"]["G"]["state"][0]["step"] == 4
+
+
+# Tiny settings per model family, so that every model meets every loss for two steps on the CPU.
+TINY_MODELS = {
+    "dcgan": ["model.g.width=8", "model.d.width=8"],
+    "cdcgan": ["model.g.width=8", "model.d.width=8", "model.g.embed_dim=4"],
+    "sngan": ["model.g.width=8", "model.d.width=8", "data.resolution=16"],
+    "mlp": ["model.g.hidden=16", "model.d.hidden=8", "model.d.pieces=2"],
+    "cgan": ["model.g.hidden=16", "model.d.hidden=8", "model.d.pieces=2"],
+}
+LOSSES = ["minimax", "nonsaturating", "wgan", "wgan_gp", "lsgan", "hinge"]
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("model", sorted(TINY_MODELS))
+def test_every_model_meets_every_loss(tmp_path, model, loss):
+    data = TINY_DATA if model not in ("mlp", "cgan") else ["data=toy_ring", "data.n=64"]
+    norm = ["model.d.norm=layer"] if loss == "wgan_gp" and "dcgan" in model else []
+    overrides = data + [f"model={model}", f"loss={loss}", *TINY_MODELS[model], *norm, "model.z_dim=8",
+                        "train.steps=2", "train.batch_size=8", "train.log_every=1", "train.sample_every=0",
+                        "train.checkpoint_every=0", "train.num_samples=4", "device=cpu"]
+    last = run(compose_config(overrides=overrides), tmp_path)
+    assert all(math.isfinite(last[k]) for k in ("loss/d", "loss/g", "grad_norm/d", "grad_norm/g"))
+    assert ("loss/gp" in last) == (loss == "wgan_gp")
+
+
+def _folder_of_images(root):
+    from PIL import Image
+
+    root.mkdir(exist_ok=True)
+    for i in range(8):
+        Image.new("RGB", (20, 18), (30 * i, 0, 255 - 30 * i)).save(root / f"{i}.png")
+    return root
+
+
+# Every model meets every data set it can use (pairs with every loss are covered above): two steps each.
+DATA = {
+    "fake": ["data=fake", "data.n=16", "data.resolution=32"],
+    "mnist": ["data=mnist", "data.resolution=32"],
+    "fashion_mnist": ["data=fashion_mnist", "data.resolution=32"],
+    "folder": ["data=folder", "data.resolution=32", "data.num_workers=0"],
+    "toy_ring": ["data=toy_ring", "data.n=64"],
+    "toy_grid": ["data=toy_grid", "data.n=64"],
+}
+VALID = [(m, d) for m in sorted(TINY_MODELS) for d in DATA
+         if not (d.startswith("toy") and m not in ("mlp", "cgan"))     # 2-D points: fully connected only
+         and not (d == "folder" and m in ("cgan", "cdcgan"))]          # no labels in a folder
+
+
+@pytest.mark.parametrize("model,data", VALID, ids=[f"{m}-{d}" for m, d in VALID])
+def test_every_model_meets_every_data_set(tmp_path, model, data, mnist_root):
+    extra = [f"data.root={_folder_of_images(tmp_path / 'images')}"] if data == "folder" else []
+    tiny = [o for o in TINY_MODELS[model] if not o.startswith("data.")]
+    overrides = DATA[data] + extra + [f"model={model}", *tiny, "model.z_dim=8", "train.steps=2",
+                                      "train.batch_size=8", "train.log_every=1", "train.sample_every=0",
+                                      "train.checkpoint_every=0", "train.num_samples=4", "device=cpu"]
+    last = run(compose_config(overrides=overrides), tmp_path / "run")
+    assert math.isfinite(last["loss/d"]) and math.isfinite(last["loss/g"])

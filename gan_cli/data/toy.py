@@ -24,19 +24,23 @@ def grid_centers(side: int = 5, spacing: float = 2.0) -> torch.Tensor:
     return torch.cartesian_prod(axis, axis)  # (side^2, 2)
 
 
-def mixture(name: str, centers: torch.Tensor, std: float, n: int, seed: int) -> TensorData:
-    if n <= 0 or std <= 0:
-        raise UserError(f"data={name} needs data.n > 0 and data.std > 0 (got n={n}, std={std})")
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(len(centers), (n,), generator=g)
-    points = centers[labels] + std * torch.randn(n, 2, generator=g)
-    scale = 1.5 * float(centers.abs().max())
-    return TensorData(name, points / scale, labels, num_classes=len(centers), scale=scale)
+class Mixture(TensorData):
+    """Points of a Gaussian mixture, labelled by component, that remember the components."""
+
+    def __init__(self, name: str, centers: torch.Tensor, std: float, n: int, seed: int):
+        if n <= 0 or std <= 0:
+            raise UserError(f"data={name} needs data.n > 0 and data.std > 0 (got n={n}, std={std})")
+        g = torch.Generator().manual_seed(seed)
+        labels = torch.randint(len(centers), (n,), generator=g)
+        points = centers[labels] + std * torch.randn(n, 2, generator=g)
+        scale = 1.5 * float(centers.abs().max())
+        super().__init__(name, points / scale, labels, num_classes=len(centers), scale=scale)
+        self.centers, self.std = centers, std  # in the data's own units
 
 
-def ring(modes: int = 8, radius: float = 2.0, std: float = 0.02, n: int = 50_000, seed: int = 0) -> TensorData:
-    return mixture("toy_ring", ring_centers(modes, radius), std, n, seed)
+def ring(modes: int = 8, radius: float = 2.0, std: float = 0.02, n: int = 50_000, seed: int = 0) -> Mixture:
+    return Mixture("toy_ring", ring_centers(modes, radius), std, n, seed)
 
 
-def grid(side: int = 5, spacing: float = 2.0, std: float = 0.05, n: int = 50_000, seed: int = 0) -> TensorData:
-    return mixture("toy_grid", grid_centers(side, spacing), std, n, seed)
+def grid(side: int = 5, spacing: float = 2.0, std: float = 0.05, n: int = 50_000, seed: int = 0) -> Mixture:
+    return Mixture("toy_grid", grid_centers(side, spacing), std, n, seed)

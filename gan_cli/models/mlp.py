@@ -17,7 +17,10 @@ from gan_cli.models.layers import Maxout, add_spectral_norm, with_one_hot
 
 class Generator(nn.Module):
     def __init__(self, z_dim: int, shape: Sequence[int], hidden: int = 1200, layers: int = 2,
-                 num_classes: int | None = None):
+                 num_classes: int | None = None, tanh: bool = True):
+        """tanh: end in tanh, for data in [-1, 1] such as images. Toy 2-D data wants a linear output
+        (Metz et al. 2017): an unbounded critic can push samples into tanh's flat tails, where no
+        gradient brings them back (measured: WGAN-GP and hinge ended on the border, 0/8 modes)."""
         super().__init__()
         self.z_dim = z_dim
         self.num_classes = num_classes
@@ -26,7 +29,7 @@ class Generator(nn.Module):
         body: list[nn.Module] = []
         for d_in, d_out in zip(dims[:-1], dims[1:]):
             body += [nn.Linear(d_in, d_out), nn.ReLU(inplace=True)]
-        body += [nn.Linear(dims[-1], math.prod(self.shape)), nn.Tanh()]
+        body += [nn.Linear(dims[-1], math.prod(self.shape))] + ([nn.Tanh()] if tanh else [])
         self.net = nn.Sequential(*body)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
