@@ -36,12 +36,15 @@ class Command:
 COMMANDS = {
     "train": Command("gan_cli.commands.train", "train", "train a GAN (default: DCGAN on MNIST)"),
     "sample": Command("gan_cli.commands.sample", "sample", "draw images from a checkpoint"),
+    "latent-arithmetic": Command("gan_cli.commands.latent_arithmetic", "latent_arithmetic",
+                                 "vector arithmetic and interpolation in G's latent space"),
 }
 
 
 def usage() -> str:
     lines = ["usage: gan <command> [key=value ...] [hydra flags]", "", "commands:"]
-    lines += [f"  {name:<10} {c.summary}" for name, c in COMMANDS.items()]
+    width = max(map(len, COMMANDS)) + 2
+    lines += [f"  {name:<{width}}{c.summary}" for name, c in COMMANDS.items()]
     lines += [
         "",
         "Each command takes Hydra overrides, e.g. `gan train model=mlp loss=minimax`.",

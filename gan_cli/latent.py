@@ -1,11 +1,15 @@
-"""Latent vectors that depend only on (seed, index): the same on every device and batch size."""
+"""Latent vectors that depend only on (seed, index): the same on every device and batch size; and the
+arithmetic on them (means, signed sums, paths) that `gan latent-arithmetic` draws."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from gan_cli.errors import UserError
 
 
 BLOCK = 64  # rows drawn together; each block has its own generator
@@ -49,3 +53,83 @@ def seeded_latents(n: int, z_dim: int, seed: int, num_classes: int | None = None
     per_class = -(-n // num_classes)
     z = seeded_z(per_class, z_dim, seed).repeat(num_classes, 1)
     return Latents(z, torch.arange(num_classes).repeat_interleave(per_class), per_class)
+
+
+# -- arithmetic and paths (Radford et al. 2016, section 6.3) ------------------------------------------
+
+NOISE_STREAM = 1_000_002  # the last block a seed's seeded_z could use: reaching it takes 64 million z
+
+
+def seeded_noise(n: int, z_dim: int, seed: int) -> Tensor:
+    """n draws of N(0, I) for seed s, from a stream of their own, so they never repeat one of the z."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + NOISE_STREAM)
+    return torch.randn(n, z_dim, generator=g)
+
+
+def lerp(a: Tensor, b: Tensor, t: float | Tensor) -> Tensor:
+    """The straight line from a (t=0) to b (t=1). A tensor t of shape (T, 1) gives T points (T, d)."""
+    return a + (b - a) * t
+
+
+def slerp(a: Tensor, b: Tensor, t: float | Tensor, eps: float = 1e-4) -> Tensor:
+    """Spherical interpolation (Shoemake 1985; White 2016 for GAN latents): along the great circle
+    through a and b's directions, by the angle between them, so a Gaussian z keeps the norm the
+    generator was trained on, where the straight line would pass through the low-norm middle.
+
+    The ends are a and b exactly; between unit vectors every point has norm 1. (Nearly) parallel or
+    opposite vectors have no single such circle (sin of the angle ~ 0), and fall back to lerp."""
+    t = torch.as_tensor(t, dtype=a.dtype, device=a.device)
+    norms = a.norm(dim=-1, keepdim=True) * b.norm(dim=-1, keepdim=True)
+    cos = ((a * b).sum(dim=-1, keepdim=True) / norms.clamp_min(1e-12)).clamp(-1.0, 1.0)
+    omega = torch.arccos(cos)
+    sin = torch.sin(omega)
+    flat = sin < eps
+    sin = torch.where(flat, torch.ones_like(sin), sin)  # keeps the unused branch free of 0/0
+    arc = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / sin
+    return torch.where(flat, lerp(a, b, t), arc)
+
+
+PATHS = {"slerp": slerp, "lerp": lerp}
+
+
+def walk(a: Tensor, b: Tensor, steps: int, path: str = "slerp") -> Tensor:
+    """steps points (steps, d) from a to b, both ends included, along slerp or lerp."""
+    t = torch.linspace(0, 1, steps, dtype=a.dtype)[:, None]
+    return PATHS[path](a, b, t)
+
+
+def combine(groups: dict[str, Tensor], signs: dict[str, int]) -> Tensor:
+    """sum over names of signs[name] * mean of groups[name] (k, d) over its k rows -> (d,).
+    A name written twice in an expression counts twice: its sign is then +-2."""
+    terms = [sign * groups[name].mean(dim=0) for name, sign in signs.items()]
+    return torch.stack(terms).sum(dim=0)
+
+
+_TOKEN = re.compile(r"\s*(?:([+-])|([A-Za-z_]\w*)|(\S))")
+
+
+def parse_expr(expr: str) -> list[tuple[int, str]]:
+    """'a - b + c' -> [(1, 'a'), (-1, 'b'), (1, 'c')]: names joined by + or -, the first optionally
+    signed. Anything else (an empty sum, two names or two signs in a row, other symbols) is refused."""
+    hint = "write names joined by + and -, e.g. expr='a - b + c'"
+    text = str(expr) if expr is not None else ""
+    terms: list[tuple[int, str]] = []
+    sign: int | None = None
+    for m in _TOKEN.finditer(text):
+        op, name, other = m.groups()
+        if other is not None:
+            raise UserError(f"expr={text!r}: '{other}' is neither + nor - nor a group name; {hint}")
+        if op is not None:
+            if sign is not None:
+                raise UserError(f"expr={text!r}: two signs in a row; {hint}")
+            sign = 1 if op == "+" else -1
+            continue
+        if terms and sign is None:
+            raise UserError(f"expr={text!r}: '{terms[-1][1]} {name}' needs a + or - between them; {hint}")
+        terms.append((1 if sign is None else sign, name))
+        sign = None
+    if not terms:
+        raise UserError(f"expr={text!r} names no group; {hint}")
+    if sign is not None:
+        raise UserError(f"expr={text!r} ends in a sign; {hint}")
+    return terms

@@ -61,3 +61,40 @@ def save_png(image: Tensor, path: Path) -> Path:
     save_image(image, tmp)
     tmp.replace(path)
     return path
+
+
+def tile_rows(rows: list[list[Tensor | None]], padding: int = 2) -> Tensor:
+    """Rows of (C, H, W) images in [-1, 1] -> one grid as image_grid draws it, as wide as the longest
+    row; None, and the end of a shorter row, are blank tiles (the padding's white)."""
+    tiles = [t for row in rows for t in row if t is not None]
+    if not tiles:
+        raise ValueError("tile_rows needs at least one image")
+    ncols = max(len(row) for row in rows)
+    blank = torch.ones_like(tiles[0])
+    flat = [blank if t is None else t for row in rows for t in [*row, *[None] * (ncols - len(row))]]
+    return image_grid(torch.stack(flat), nrow=ncols, padding=padding)
+
+
+def annotate(grid: Tensor, labels: list[str], nrow: int, tile: tuple[int, int], padding: int = 2) -> Tensor:
+    """Write labels[i] into the top-left corner of tile i of an image_grid picture (3, H, W) in [0, 1];
+    tiles run row by row, nrow to a row, each tile (height, width) pixels. Yellow on a black box reads
+    on dark and light samples alike."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    pixels = grid.mul(255).add(0.5).clamp(0, 255).to(torch.uint8)  # save_image's rounding: untouched pixels keep their value
+    image = Image.fromarray(pixels.permute(1, 2, 0).contiguous().numpy())
+    draw = ImageDraw.Draw(image)
+    h, w = tile
+    try:
+        font = ImageFont.load_default(size=max(8, min(h, w) // 3))
+    except TypeError:  # Pillow < 10.1: one fixed-size bitmap font
+        font = ImageFont.load_default()
+    ncols = min(nrow, len(labels))
+    for i, text in enumerate(labels):
+        x = padding + (i % ncols) * (w + padding)
+        y = padding + (i // ncols) * (h + padding)
+        _, _, right, bottom = draw.textbbox((x, y), str(text), font=font)
+        draw.rectangle((x, y, right, bottom), fill=(0, 0, 0))
+        draw.text((x, y), str(text), fill=(255, 255, 0), font=font)
+    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +36,21 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     for key in ("n", "batch_size"):
         if cfg[key] <= 0:
             raise UserError(f"{key}={cfg[key]} must be positive")
+    out = Path(cfg.out) if cfg.out else run_dir / "samples.png"
+    if cfg.annotate and out.suffix != ".png":
+        raise UserError(f"annotate=true writes on a .png grid, and out={cfg.out} is not one; "
+                        f"drop annotate= or give out=<name>.png")
     state = checkpoint.load(cfg.checkpoint)
+    if cfg.annotate and len(state["data"]["shape"]) != 3:
+        raise UserError("annotate=true numbers image tiles; this model's samples are 2-D points (a scatter plot)")
     dev = build.device(cfg.device)
     G = generator_from(state, cfg.checkpoint, dev, ema=cfg.ema)
     latents = seeded_latents(cfg.n, G.z_dim, cfg.seed, G.num_classes, check_label(cfg.label, G.num_classes))
     with torch.no_grad():
         samples = torch.cat([G(z.to(dev), None if y is None else y.to(dev)).cpu()
                              for z, y in _chunks(latents, cfg.batch_size)])
-    out = Path(cfg.out) if cfg.out else run_dir / "samples.png"
-    write(samples, latents, out, nrow=cfg.nrow or latents.nrow, scale=state["data"]["scale"])
+    write(samples, latents, out, nrow=cfg.nrow or latents.nrow, scale=state["data"]["scale"],
+          labels=z_indices(latents) if cfg.annotate else None)
     print(f"{len(samples)} samples (seed {cfg.seed}, step {state['step']}) -> {out}")
     return out
 
@@ -63,11 +70,22 @@ def _chunks(latents: Latents, size: int):
         yield latents.z[i:i + size], None if latents.y is None else latents.y[i:i + size]
 
 
-def write(samples: torch.Tensor, latents: Latents, out: Path, nrow: int | None, scale: float) -> None:
-    """out.png: one grid (a scatter plot for 2-D data); out.pt: the tensors; any other path: a folder
-    of single PNGs."""
+def z_indices(latents: Latents) -> list[str]:
+    """What to write on each tile: the index of its z in the seed's sequence, the number that picks it
+    in `gan latent-arithmetic`. In class rows (conditional, no label) column j holds z_j in every row."""
+    return [str(i % latents.nrow if latents.nrow else i) for i in range(len(latents.z))]
+
+
+def write(samples: torch.Tensor, latents: Latents, out: Path, nrow: int | None, scale: float,
+          labels: list[str] | None = None) -> None:
+    """out.png: one grid (a scatter plot for 2-D data), with labels[i] written on tile i when given;
+    out.pt: the tensors; any other path: a folder of single PNGs."""
     if out.suffix == ".png":
-        visuals.save_png(visuals.picture(samples, scale=scale, nrow=nrow), out)
+        picture = visuals.picture(samples, scale=scale, nrow=nrow)
+        if labels is not None:
+            side = nrow or math.ceil(math.sqrt(len(samples)))  # image_grid's default: a square grid
+            picture = visuals.annotate(picture, labels, side, tuple(samples.shape[-2:]))
+        visuals.save_png(picture, out)
     elif out.suffix == ".pt":
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")

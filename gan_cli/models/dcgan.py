@@ -74,7 +74,12 @@ class Generator(nn.Module):
         dcgan_init_(self)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if self.embed is not None:
+        """y: class indices (N,), or a float (N, classes) "soft label", a mix of one-hot vectors that
+        mixes the classes' embeddings alike (for walks from one label to another)."""
+        if self.num_classes and y is not None and y.is_floating_point():
+            label = y.to(z.dtype) if self.embed is None else y.to(z.dtype) @ self.embed.weight
+            z = torch.cat([z, label], dim=1)
+        elif self.embed is not None:
             z = torch.cat([z, self.embed(y)], dim=1)
         else:
             z = with_one_hot(z, y, self.num_classes)

@@ -33,8 +33,12 @@ class Generator(nn.Module):
         self.net = nn.Sequential(*body)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """y: class indices (N,), or a float (N, classes) "soft label" standing in for the one-hot
+        vector (for walks from one label to another)."""
         # (N, z_dim [+ classes]) -> (N, *shape)
-        return self.net(with_one_hot(z, y, self.num_classes)).view(-1, *self.shape)
+        soft = self.num_classes is not None and y is not None and y.is_floating_point()
+        h = torch.cat([z, y.to(z.dtype)], dim=1) if soft else with_one_hot(z, y, self.num_classes)
+        return self.net(h).view(-1, *self.shape)
 
 
 class Discriminator(nn.Module):

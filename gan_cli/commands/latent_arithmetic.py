@@ -1,0 +1,328 @@
+"""`gan latent-arithmetic checkpoint=PATH`: vector arithmetic and walks in G's latent space.
+
+Radford et al. 2016 (section 6.3): the mean z of a few samples that share a visual concept, added to
+and subtracted from other such means, moves the image along the concept; a path between two z gives
+smooth transitions. Indices pick z from the seed's sequence, so index i of seed s is the z of tile i
+of `gan sample seed=s annotate=true`.
+
+Everything is checked before anything is written: bad input leaves no run directory behind."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch import Tensor, nn
+
+from gan_cli import build, checkpoint, visuals
+from gan_cli.commands.sample import check_label, generator_from
+from gan_cli.errors import UserError, first_line
+from gan_cli.latent import PATHS, combine, lerp, parse_expr, seeded_noise, seeded_z, walk
+
+MODES = ("arithmetic", "interpolate")
+# This command's own keys; every other top-level key (a-h, or one added with +name=[...]) is a group.
+SETTINGS = frozenset({"checkpoint", "mode", "seed", "pool", "expr", "z_file", "noise", "noise_samples", "from",
+                      "to", "steps", "path", "label", "label_from", "label_to", "ema", "device", "batch_size",
+                      "hydra"})
+INTERPOLATE_ONLY = ("from", "to", "label_from", "label_to")
+
+
+@dataclass
+class Pool:
+    """The z that indices pick from: the seed's first `pool`, or the rows of a z_file."""
+
+    z: Tensor
+    from_file: bool
+
+    def pick(self, key: str, value: Any) -> tuple[Tensor, list[int]]:
+        """The z that key=value (an index or a list of them) picks, and the indices as plain ints."""
+        indices = _indices(key, value)
+        n = len(self.z)
+        for i in indices:
+            if not 0 <= i < n:
+                where = (f"z_file's {n} vectors; pick 0-{n - 1}" if self.from_file else
+                         f"the seed's pool of {n}; raise pool= or pick 0-{n - 1}")
+                raise UserError(f"{key}={_show(value)}: index {i} is outside {where}")
+        return self.z[indices], indices
+
+
+@dataclass
+class Figure:
+    """What to draw: the latents (M, z_dim) with their labels (None, (M,) classes or (M, classes)
+    soft labels), and rows of indices into them (None: a blank tile); plus what to save about it."""
+
+    z: Tensor
+    y: Tensor | None
+    rows: list[list[int | None]]
+    name: str
+    latents: dict[str, Any] = field(default_factory=dict)
+    request: dict[str, Any] = field(default_factory=dict)
+
+
+def run(cfg: DictConfig, run_dir: Path) -> Path:
+    if cfg.checkpoint is None:
+        raise UserError("checkpoint= is required, e.g. gan latent-arithmetic "
+                        "checkpoint=outputs/train/<date>/<time>/checkpoints/last.pt a=[3,17,40] b=[5,8,22] c=[1,9,30]")
+    _check_settings(cfg)
+    state = checkpoint.load(cfg.checkpoint)
+    if len(state["data"]["shape"]) != 3:
+        raise UserError(f"checkpoint={cfg.checkpoint}: this model makes 2-D points, not images; "
+                        f"latent-arithmetic draws image grids")
+    dev = build.device(cfg.device)
+    G = generator_from(state, cfg.checkpoint, dev, ema=cfg.ema)
+    z_dim = getattr(G, "z_dim", None)
+    if isinstance(z_dim, bool) or not isinstance(z_dim, int) or z_dim <= 0:
+        raise UserError(f"checkpoint={cfg.checkpoint}: this checkpoint's generator has no latent input (no z_dim), "
+                        f"so there is no z to add or walk")
+    num_classes = getattr(G, "num_classes", None) or None
+    label = check_label(cfg.label, num_classes)
+    file_z, file_groups = _read_z_file(cfg.z_file, z_dim)
+    pool = Pool(file_z, True) if file_z is not None else Pool(seeded_z(cfg.pool, z_dim, cfg.seed), False)
+    if cfg.mode == "arithmetic":
+        figure = arithmetic(cfg, pool, file_groups, num_classes, label)
+    else:
+        if file_groups:
+            raise UserError(f"z_file={cfg.z_file} holds named groups; mode=interpolate picks single z by index, "
+                            f"from an (N, z_dim) tensor or `gan sample out=x.pt`'s file")
+        figure = interpolation(cfg, pool, num_classes, label)
+
+    # -- everything is checked; from here on the run writes ------------------------------------------
+    images = _render(figure, G, dev, cfg.batch_size)
+    image = visuals.tile_rows([[None if i is None else images[i] for i in row] for row in figure.rows])
+    out = visuals.save_png(image, run_dir / f"{figure.name}.png")
+    _save(run_dir / "latents.pt", figure.latents)
+    request = {"mode": cfg.mode, "checkpoint": str(Path(cfg.checkpoint).expanduser().resolve()),
+               "step": state["step"], "seed": cfg.seed, "pool": len(pool.z),
+               "z_file": None if cfg.z_file is None else str(Path(cfg.z_file).expanduser().resolve()),
+               **figure.request}
+    (run_dir / "request.json").write_text(json.dumps(request, indent=2) + "\n")
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(log_dir=str(run_dir)) as writer:
+        writer.add_image(f"latent-arithmetic/{figure.name}", image, state["step"])
+    print(f"{cfg.mode} (seed {cfg.seed}, step {state['step']}) -> {out}")
+    return out
+
+
+# -- arithmetic ----------------------------------------------------------------------------------------
+
+def arithmetic(cfg: DictConfig, pool: Pool, file_groups: dict[str, Tensor], num_classes: int | None,
+               label: int | None) -> Figure:
+    """One row per group: its exemplars, a blank, the image of its mean z (the means in one column).
+    Then the result: its image, a blank, and noise_samples images of result + noise * N(0, I), which
+    show whether the concept holds around the result or only at that one point. A conditional model
+    without label= adds a row with the result in every class (style held, class varied)."""
+    terms = parse_expr(cfg.expr)
+    signs: dict[str, int] = {}
+    for sign, name in terms:  # 'a + a' counts a twice
+        signs[name] = signs.get(name, 0) + sign
+    groups, indices = _groups(cfg, list(signs), pool, file_groups)
+    result = combine(groups, signs)
+    noisy = result + cfg.noise * seeded_noise(cfg.noise_samples, len(result), cfg.seed)
+
+    z: list[Tensor] = []
+    y: list[int] = []
+
+    def add(vectors: Tensor, classes: list[int] | None = None) -> list[int]:
+        first = len(z)
+        z.extend(vectors)
+        y.extend(classes or [label or 0] * len(vectors))  # conditional without label=: class 0
+        return list(range(first, len(z)))
+
+    rows: list[list[int | None]] = []
+    widest = max(len(members) for members in groups.values())
+    for members in groups.values():  # the means in one column, after a blank
+        gap = [None] * (widest - len(members) + 1)
+        rows.append([*add(members), *gap, *add(members.mean(dim=0, keepdim=True))])
+    noisy_row = add(noisy)
+    rows.append([*add(result[None]), *([None] if noisy_row else []), *noisy_row])
+    sweep = num_classes is not None and label is None
+    if sweep:
+        rows.append(add(result[None].expand(num_classes, -1), list(range(num_classes))))
+    latents = {"groups": groups, "signs": signs, "result": result, "noisy": noisy,
+               "y": (label or 0) if num_classes else None}  # the class of the group and result tiles
+    request = {"expr": str(cfg.expr), "terms": [f"{'+' if s > 0 else '-'}{n}" for s, n in terms],
+               "groups": {n: indices[n] for n in groups}, "noise": cfg.noise, "noise_samples": cfg.noise_samples,
+               "label": label, "class_sweep": sweep}
+    return Figure(torch.stack(z), torch.tensor(y) if num_classes else None, rows, "arithmetic", latents, request)
+
+
+def _groups(cfg: DictConfig, names: list[str], pool: Pool, file_groups: dict[str, Tensor]
+            ) -> tuple[dict[str, Tensor], dict[str, list[int] | str]]:
+    """Each named group's z (k, z_dim), from indices in the config or whole from the z_file; and what
+    picked them (the indices, or 'z_file')."""
+    given = {k: cfg[k] for k in cfg if k not in SETTINGS and cfg[k] is not None}
+    groups: dict[str, Tensor] = {}
+    picked: dict[str, list[int] | str] = {}
+    for name in names:
+        if name in SETTINGS:
+            raise UserError(f"expr={str(cfg.expr)!r} names '{name}', a setting of this command, not a group; "
+                            f"use a-h, or a name of your own given with +name=[...]")
+        if name in given and name in file_groups:
+            raise UserError(f"group {name} is given twice, as {name}= and in z_file={cfg.z_file}; drop one")
+        if name in file_groups:
+            groups[name], picked[name] = file_groups[name], "z_file"
+        elif name in given:
+            groups[name], picked[name] = pool.pick(name, given[name])
+        else:
+            add = f"{name}=[i,j,...]" if name in cfg else f"+{name}=[i,j,...] (a key of your own)"
+            raise UserError(f"expr={str(cfg.expr)!r} uses {name}, which is not given: add {add} with indices "
+                            f"of z that share a concept")
+    for key in given:  # most likely a group the user meant to add to the sum
+        if key not in names:
+            raise UserError(f"{key}={_show(given[key])} is given but expr={str(cfg.expr)!r} does not use it; "
+                            f"add it to expr= or drop it")
+    return groups, picked
+
+
+# -- interpolation -------------------------------------------------------------------------------------
+
+def interpolation(cfg: DictConfig, pool: Pool, num_classes: int | None, label: int | None) -> Figure:
+    """One row of `steps` images per (from, to) pair, along slerp or lerp. Conditional models: at
+    label=, or one row per class; with label_from/label_to the label walks too (z held at from= when
+    to= is not given)."""
+    walk_label = cfg.label_from is not None or cfg.label_to is not None
+    if walk_label:
+        if cfg.label_from is None or cfg.label_to is None:
+            raise UserError("a label walk needs both ends: give label_from= and label_to=")
+        if not num_classes:
+            raise UserError("label_from=/label_to=: this checkpoint's generator is not conditional; drop them")
+        if label is not None:
+            raise UserError("give label= (one class for every image) or label_from=/label_to= (a walk), not both")
+        ends = [_class(key, cfg[key], num_classes) for key in ("label_from", "label_to")]
+    if cfg["from"] is None or (cfg.to is None and not walk_label):
+        raise UserError("mode=interpolate needs from= and to=, e.g. from=3 to=17 (or lists: from=[3,5] to=[17,2])")
+    z_from, starts = pool.pick("from", cfg["from"])
+    z_to, stops = (z_from, starts) if cfg.to is None else pool.pick("to", cfg.to)
+    if len(stops) != len(starts):
+        raise UserError(f"from={_show(cfg['from'])} and to={_show(cfg.to)}: give as many ends as starts, "
+                        f"one pair per row")
+    paths = torch.stack([walk(a, b, cfg.steps, cfg.path) for a, b in zip(z_from, z_to)])  # (pairs, steps, z_dim)
+
+    t = torch.linspace(0, 1, cfg.steps)[:, None]
+    if walk_label:  # a mix of two one-hot vectors; G mixes embeddings alike
+        one_hot = F.one_hot(torch.tensor(ends), num_classes).float()
+        per_row = [lerp(one_hot[0], one_hot[1], t)] * len(starts)
+        rows_z = list(paths)
+    elif num_classes and label is None:  # one row per class for each pair: the path held, the class varied
+        rows_z = [p for p in paths for _ in range(num_classes)]
+        per_row = [torch.full((cfg.steps,), k) for _ in paths for k in range(num_classes)]
+    else:
+        rows_z = list(paths)
+        per_row = [torch.full((cfg.steps,), label)] * len(paths) if num_classes else None
+    z = torch.cat(rows_z)
+    y = None if per_row is None else torch.cat(per_row)
+    rows = [list(range(r * cfg.steps, (r + 1) * cfg.steps)) for r in range(len(rows_z))]
+    latents = {"path": torch.stack(rows_z), "y": None if y is None else y.view(len(rows_z), cfg.steps, *y.shape[1:])}
+    request = {"pairs": [[a, b] for a, b in zip(starts, stops)], "steps": cfg.steps, "path": cfg.path,
+               "label": label, "label_from": cfg.label_from, "label_to": cfg.label_to}
+    return Figure(z, y, rows, "interpolation", latents, request)
+
+
+# -- checks and helpers --------------------------------------------------------------------------------
+
+def _check_settings(cfg: DictConfig) -> None:
+    if cfg.mode not in MODES:
+        raise UserError(f"mode={cfg.mode}: choose one of {', '.join(MODES)}")
+    _whole(cfg, "pool", 1)
+    _whole(cfg, "seed", None)
+    _whole(cfg, "batch_size", 1)
+    if cfg.mode == "arithmetic":
+        for key in INTERPOLATE_ONLY:
+            if cfg[key] is not None:
+                raise UserError(f"{key}= is for mode=interpolate; add mode=interpolate or drop {key}=")
+        _whole(cfg, "noise_samples", 0)
+        if isinstance(cfg.noise, bool) or not isinstance(cfg.noise, (int, float)) or cfg.noise < 0:
+            raise UserError(f"noise={cfg.noise} must be a number >= 0 (the std of the noise added to the result)")
+    else:
+        groups = [k for k in cfg if k not in SETTINGS and cfg[k] is not None]
+        if groups:
+            raise UserError(f"{groups[0]}= is a group for mode=arithmetic; mode=interpolate takes from= and to=")
+        if isinstance(cfg.steps, bool) or not isinstance(cfg.steps, int) or cfg.steps < 2:
+            raise UserError(f"steps={cfg.steps}: a path needs at least 2 steps, its two ends")
+        if cfg.path not in PATHS:
+            raise UserError(f"path={cfg.path}: choose slerp or lerp")
+
+
+def _whole(cfg: DictConfig, key: str, minimum: int | None) -> None:
+    value = cfg[key]
+    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
+        raise UserError(f"{key}={value} must be a whole number" + ("" if minimum is None else f" >= {minimum}"))
+
+
+def _indices(key: str, value: Any) -> list[int]:
+    """An index or a list of them, from the config, as plain ints."""
+    items = OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
+    items = items if isinstance(items, list) else [items]
+    if not items:
+        raise UserError(f"{key}=[] is empty; give at least one index")
+    if any(isinstance(i, bool) or not isinstance(i, int) for i in items):
+        raise UserError(f"{key}={_show(items)}: indices are whole numbers, e.g. {key}=[3,17,40]")
+    return items
+
+
+def _class(key: str, value: Any, num_classes: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < num_classes:
+        raise UserError(f"{key}={value} is not a class of this model: use 0 to {num_classes - 1}")
+    return value
+
+
+def _show(value: Any) -> str:
+    """A config value as the user typed it: [3,70], not [3, 70]."""
+    items = OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
+    return "[" + ",".join(map(str, items)) + "]" if isinstance(items, list) else str(items)
+
+
+def _read_z_file(path: str | None, z_dim: int) -> tuple[Tensor | None, dict[str, Tensor]]:
+    """(rows the indices pick from, or None; named groups used whole) from a z_file, loaded as data only."""
+    if path is None:
+        return None, {}
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise UserError(f"z_file={path} does not exist (or is not a file)")
+    try:
+        data = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - pickle, zip and OS errors all mean an unusable file
+        raise UserError(f"z_file={path} is unreadable: not a PyTorch file of tensors ({first_line(e)})") from None
+    expected = ("z_file={path} should hold an (N, z_dim) tensor, `gan sample out=x.pt`'s file, "
+                "{{name: (k, z_dim) tensor}} groups, or an earlier run's latents.pt").format(path=path)
+    if isinstance(data, dict) and isinstance(data.get("groups"), dict):  # an earlier arithmetic run's latents.pt
+        data = data["groups"]
+    elif isinstance(data, dict) and isinstance(data.get("z"), Tensor):  # gan sample out=x.pt
+        data = data["z"]
+    if isinstance(data, Tensor):
+        return _vectors(path, "its tensor", data, z_dim, expected, rows=True), {}
+    if not isinstance(data, dict) or not data:
+        raise UserError(expected)
+    return None, {str(k): _vectors(path, f"group {k}", v, z_dim, expected) for k, v in data.items()}
+
+
+def _vectors(path: str, what: str, v: Any, z_dim: int, expected: str, rows: bool = False) -> Tensor:
+    if not isinstance(v, Tensor) or not v.is_floating_point() or v.ndim not in ((2,) if rows else (1, 2)):
+        raise UserError(expected)
+    v = v.float().reshape(-1, v.shape[-1])
+    if v.shape[1] != z_dim:
+        raise UserError(f"z_file={path}: {what} holds z of size {v.shape[1]}, but this generator takes z_dim={z_dim}")
+    if len(v) == 0:
+        raise UserError(f"z_file={path}: {what} is empty; give at least one z")
+    return v
+
+
+def _render(figure: Figure, G: nn.Module, dev: torch.device, batch_size: int) -> Tensor:
+    """G's image (M, C, H, W) for each of the figure's latents; G is in eval mode, so no image depends
+    on the others in its batch."""
+    with torch.no_grad():
+        return torch.cat([G(figure.z[i:i + batch_size].to(dev),
+                            None if figure.y is None else figure.y[i:i + batch_size].to(dev)).cpu()
+                          for i in range(0, len(figure.z), batch_size)])
+
+
+def _save(path: Path, tensors: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(tensors, tmp)
+    tmp.replace(path)
