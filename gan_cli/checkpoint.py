@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,13 @@ def save(path: Path, state: dict[str, Any]) -> None:
         torch.save({"format": FORMAT, **state}, f)
         f.flush()
         os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def copy(source: Path, path: Path) -> None:
+    """Another name for a saved checkpoint (last.pt beside step_N.pt), atomic like save."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    shutil.copyfile(source, tmp)
     os.replace(tmp, path)
 
 

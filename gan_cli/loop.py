@@ -229,11 +229,14 @@ class Trainer:
     def _checkpoint(self, periodic: bool) -> None:
         self._check_finite()
         directory = self.run_dir / "checkpoints"
-        state = self.state_dict()
-        if periodic:
-            checkpoint.save(directory / f"step_{self.step:07d}.pt", state)
-        checkpoint.save(directory / "last.pt", state)
-        self.last_checkpoint = directory / "last.pt"
+        last = directory / "last.pt"
+        if periodic:  # serialise once; last.pt is a copy of the step's file
+            kept = directory / f"step_{self.step:07d}.pt"
+            checkpoint.save(kept, self.state_dict())
+            checkpoint.copy(kept, last)
+        else:
+            checkpoint.save(last, self.state_dict())
+        self.last_checkpoint = last
 
     def _timed(self, fn, *args, **kwargs) -> None:
         """Run sampling or checkpointing outside the throughput measurement."""

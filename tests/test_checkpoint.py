@@ -68,3 +68,10 @@ def test_weights_of_another_model_are_named(tmp_path):
     big = mlp.Generator(z_dim=3, shape=(2,), hidden=8)
     with pytest.raises(UserError, match="different generator"):
         checkpoint.load_weights(big, small.state_dict(), tmp_path / "c.pt", "generator")
+
+
+def test_copy_gives_an_identical_second_name(tmp_path):
+    checkpoint.save(tmp_path / "step_0000002.pt", {"step": 2, "w": torch.arange(5.0)})
+    checkpoint.copy(tmp_path / "step_0000002.pt", tmp_path / "last.pt")
+    assert (tmp_path / "last.pt").read_bytes() == (tmp_path / "step_0000002.pt").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "step_0000002.pt"]
