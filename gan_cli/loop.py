@@ -16,6 +16,8 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gan_cli import checkpoint, visuals
+from gan_cli.diagnose.detectors import Finding
+from gan_cli.diagnose.live import Watch
 from gan_cli.errors import UserError
 from gan_cli.latent import Latents
 from gan_cli.losses import GANLoss
@@ -45,7 +47,7 @@ class Trainer:
     def __init__(self, G: nn.Module, D: nn.Module, loss: GANLoss, opt_g: torch.optim.Optimizer,
                  opt_d: torch.optim.Optimizer, data, schedule: Schedule, run_dir: Path,
                  device: torch.device, seed: int, fixed: Latents, config: dict[str, Any],
-                 choices: dict[str, str] | None = None, ema_decay: float = 0.0):
+                 choices: dict[str, str] | None = None, ema_decay: float = 0.0, watch: Watch | None = None):
         self.G, self.D, self.loss, self.opt_g, self.opt_d = G, D, loss, opt_g, opt_d
         self.data, self.schedule, self.device, self.seed = data, schedule, device, seed
         self.run_dir = run_dir
@@ -62,6 +64,8 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         self._bad_steps = torch.zeros((), dtype=torch.int64, device=device)
         self._io_seconds = 0.0
+        self.watch = watch  # gan diagnose's detectors, run on what the loop logs
+        self.stopped: Finding | None = None  # the finding that stopped the run (train.stop_on)
 
     # -- state ---------------------------------------------------------------------------------------
 
@@ -144,6 +148,8 @@ class Trainer:
                         self._timed(self._sample)
                     if at(s.checkpoint_every) and not done:
                         self._timed(self._checkpoint, periodic=True)
+                    if self.stopped is not None:
+                        break
                     if out_of_time:
                         log.info("train.max_minutes=%s reached at step %d: stopping", s.max_minutes, self.step)
                         break
@@ -207,6 +213,8 @@ class Trainer:
             self.writer.add_scalar(name, value, self.step)
         self._metrics_file.write(json.dumps({"step": self.step, **values}) + "\n")
         self._metrics_file.flush()
+        if self.watch is not None:
+            self._report(self.watch.scalars(self.step, values))
         return values
 
     def _sample(self) -> None:
@@ -217,10 +225,24 @@ class Trainer:
         with torch.no_grad():
             fake = G(self.fixed.z, self.fixed.y)
         G.train(was_training)
-        real = self.data.first(2048) if fake.ndim == 2 else None  # 2-D: generated over real points
-        image = visuals.picture(fake, real, self.data.scale, nrow=self.fixed.nrow)
+        real = self.data.first(2048 if fake.ndim == 2 else len(fake))  # 2-D: generated over real points
+        image = visuals.picture(fake, real if fake.ndim == 2 else None, self.data.scale, nrow=self.fixed.nrow)
         path = self._write_picture("samples/fake", image, self.run_dir / "samples" / f"step_{self.step:07d}.png")
         log.info("step %d: samples in %s", self.step, path)
+        if self.watch is not None:
+            self._report(self.watch.samples(self.step, fake, real[:len(fake)]))
+
+    def _report(self, findings: list[Finding]) -> None:
+        """A failure the watch sees for the first time: a warning, TensorBoard text, and a stop if asked."""
+        for f in findings:
+            cures = "  |  ".join(f"gan train {c}" for c in f.cures)
+            log.warning("step %d: %s since step %d: %s%s", self.step, f.kind.replace("_", " "), f.start, f.summary,
+                        f"; try: {cures}" if cures else "")
+            self.writer.add_text(f"diagnose/{f.kind}", f"since step {f.start}: {f.summary}\n\ntry: `{cures}`",
+                                 self.step)
+            if self.stopped is None and self.watch.stops(f):
+                self.stopped = f
+                log.warning("train.stop_on has %s: stopping at step %d", f.kind, self.step)
 
     def _write_picture(self, tag: str, image: Tensor, path: Path) -> Path:
         self.writer.add_image(tag, image, self.step)

@@ -98,8 +98,9 @@ EXPERIMENTS = sorted(p.stem for p in (Path(config_dir()) / "experiment").glob("*
 
 
 def test_the_paper_recipes_are_there():
-    assert EXPERIMENTS == ["cdcgan_mnist", "cgan_mnist", "dcgan_cifar10", "gan_mnist", "gan_toy_ring",
-                           "lsgan_cifar10", "sngan_cifar10", "wgan_cifar10", "wgan_gp_cifar10"]
+    assert EXPERIMENTS == ["cdcgan_mnist", "cgan_mnist", "collapse_demo", "dcgan_cifar10", "failure_demo",
+                           "gan_mnist", "gan_toy_ring", "lsgan_cifar10", "oscillation_demo", "sngan_cifar10",
+                           "wgan_cifar10", "wgan_gp_cifar10"]  # the papers' recipes, and gan diagnose's gallery
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_cli import build, checkpoint
 from gan_cli.commands import hydra_context
+from gan_cli.diagnose.live import Watch
 from gan_cli.errors import UserError, first_line
 from gan_cli.latent import seeded_latents
 from gan_cli.loop import Schedule, Trainer
@@ -49,6 +50,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         fixed=fixed,
         config=OmegaConf.to_container(cfg, resolve=True), choices=choices,
         ema_decay=cfg.train.ema,
+        watch=watch(cfg),
     )
     if state is not None:
         trainer.load_state_dict(state, cfg.resume)
@@ -61,10 +63,20 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     last = trainer.fit()
     log.info("done at step %d: loss/d %.3f, loss/g %.3f, %.0f img/s", trainer.step, last.get("loss/d", math.nan),
              last.get("loss/g", math.nan), last.get("perf/img_per_s", math.nan))
+    if trainer.stopped is not None:
+        log.warning("stopped early by train.stop_on: %s since step %d", trainer.stopped.kind, trainer.stopped.start)
     log.info("samples: %s", run_dir / "samples")
     log.info("checkpoint: %s", trainer.last_checkpoint)
     log.info("curves: tensorboard --logdir %s", run_dir)
     return last
+
+
+def watch(cfg: DictConfig) -> Watch | None:
+    """gan diagnose's detectors over the run as it logs, with the thresholds of conf/thresholds/."""
+    if not cfg.train.get("watch", True) or "thresholds" not in cfg:  # runs from before the watch resume without
+        return None
+    return Watch(OmegaConf.to_container(cfg.thresholds, resolve=True), OmegaConf.to_container(cfg, resolve=True),
+                 cfg.train.get("stop_on") or ())
 
 
 def total_steps(train: DictConfig, n_samples: int) -> int:
@@ -90,6 +102,8 @@ class TrainKeys:
     sample_every: int
     checkpoint_every: int
     num_samples: int
+    watch: bool
+    stop_on: list[str]
     channels_last: bool
 
 

@@ -1,0 +1,122 @@
+"""`gan diagnose run=RUN_DIR`: name a run's failure mode, show the evidence, suggest the cures.
+
+Reads the scalars the run logged (metrics.jsonl, or its TensorBoard events), samples from its kept
+checkpoints to measure diversity over time, and writes diagnosis.json and diagnosis.png into the run
+directory. Over a sweep's directory it gives one line per run."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from gan_cli import build, checkpoint
+from gan_cli.diagnose import detectors, diversity, figure, samples, series
+from gan_cli.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict:
+    if cfg.run is None:
+        raise UserError("run= is required: a training run's directory, e.g. gan diagnose run=outputs/train/<date>/<time>")
+    target = Path(cfg.run).expanduser()
+    if not target.is_dir():
+        raise UserError(f"run={cfg.run} is not a directory; give a run's directory (outputs/train/<date>/<time>)")
+    if not _is_run(target):
+        runs = sorted(p.parent for p in target.glob("*/metrics.jsonl"))
+        if runs:
+            return sweep(cfg, runs)
+    report = diagnose(cfg, target)
+    print(format_report(target, report))
+    return report
+
+
+def _is_run(path: Path) -> bool:
+    return (path / "metrics.jsonl").is_file() or any(path.glob("events.out.tfevents.*"))
+
+
+def run_config(path: Path) -> dict:
+    """The config the run was trained with: Hydra's record, or else its last checkpoint's."""
+    saved = path / ".hydra" / "config.yaml"
+    if saved.is_file():
+        return OmegaConf.to_container(OmegaConf.load(saved))
+    last = path / "checkpoints" / "last.pt"
+    return checkpoint.load(last)["config"] if last.is_file() else {}
+
+
+def diagnose(cfg: DictConfig, path: Path, draw: bool = True) -> dict:
+    s = series.read(path)
+    config = run_config(path)
+    t = OmegaConf.to_container(cfg.thresholds)
+    # a divergence is plain at any length; every other verdict needs enough of the run to judge
+    if len(s) < cfg.min_points and not detectors.divergence(s, config, t["divergence"]):
+        raise UserError(f"run={path} has {len(s)} logged intervals; judging needs at least {cfg.min_points} "
+                        f"(train longer or lower train.log_every)")
+    findings = detectors.detect(s, config, t)
+    probes = []
+    if cfg.samples > 0:
+        probes = samples.measure(path, cfg.samples, cfg.seed, cfg.max_checkpoints, t["mode_collapse"],
+                                 build.device(cfg.device))
+        findings = sorted(findings + diversity.mode_collapse(probes, config, t["mode_collapse"]),
+                          key=lambda f: (detectors.SEVERITY[f.severity], f.start))
+    verdict = findings[0].kind if findings else "healthy"
+    report = {
+        "run": str(path), "verdict": verdict, "steps": [s.steps[0], s.steps[-1]], "log_intervals": len(s),
+        "findings": [f.to_dict() for f in findings],
+        "balance": detectors.balance(s, t["healthy"]["tail"]),
+        "diversity": {p.step: {"diversity": p.diversity, "duplicates": p.duplicates, "covered": p.covered,
+                               "of": p.of} for p in probes},
+    }
+    (path / "diagnosis.json").write_text(json.dumps(report, indent=2) + "\n")
+    if draw:
+        flagged = {f.end for f in findings}
+        grids = [(p.step, p.grid) for p in probes if any(p.step >= f.start for f in findings)][:3] or \
+            [(p.step, p.grid) for p in probes[-1:]]
+        report["figure"] = str(figure.draw(s, findings, grids if flagged or probes else [], path / "diagnosis.png"))
+    return report
+
+
+def format_report(path: Path, report: dict) -> str:
+    lines = [f"run: {path} (steps {report['steps'][0]}-{report['steps'][1]}, {report['log_intervals']} log intervals)"]
+    b = report["balance"]
+    if report["verdict"] == "healthy":
+        div = list(report["diversity"].values())
+        extra = f"; samples {100 * div[-1]['diversity']:.0f}% as diverse as real data" if div else ""
+        lines.append(f"verdict: healthy. From step {b['from_step']} D is right on {100 * b['acc/real']:.0f}% of real "
+                     f"and {100 * b['acc/fake']:.0f}% of fake samples (balance {b['balance']:.2f}){extra}")
+    else:
+        lines.append(f"verdict: {report['verdict'].replace('_', ' ')}")
+    for f in report["findings"]:
+        lines.append(f"- [{f['severity']}] {f['kind'].replace('_', ' ')}, steps {f['start']}-{f['end']}: {f['summary']}")
+        if f["cures"]:
+            lines.append("    try: " + "  |  ".join(f"gan train {c}" for c in f["cures"]))
+    lines.append(f"written: {path / 'diagnosis.json'}" + (f", {report['figure']}" if report.get("figure") else ""))
+    return "\n".join(lines)
+
+
+def sweep(cfg: DictConfig, runs: list[Path]) -> dict:
+    """One line per run of a sweep, the worst first."""
+    rows = []
+    for path in runs:
+        try:
+            report = diagnose(cfg, path, draw=False)
+        except UserError as e:
+            rows.append((3, path, "not judged", str(e)))
+            continue
+        top = report["findings"][0] if report["findings"] else None
+        rank = detectors.SEVERITY[top["severity"]] if top else 2.5
+        rows.append((rank, path, report["verdict"], top["summary"] if top else ""))
+    overrides = {p: _overrides(p) for _, p, _, _ in rows}
+    lines = [f"{len(runs)} runs, the worst first:"]
+    for _, path, verdict, detail in sorted(rows, key=lambda r: (r[0], str(r[1]))):
+        lines.append(f"{path.name:>4}  {verdict:<20} {overrides[path]:<40} {detail[:100]}")
+    print("\n".join(lines))
+    return {"runs": [{"run": str(p), "verdict": v, "detail": d} for _, p, v, d in rows]}
+
+
+def _overrides(path: Path) -> str:
+    saved = path / ".hydra" / "overrides.yaml"
+    return " ".join(OmegaConf.load(saved)) if saved.is_file() else ""
