@@ -8,7 +8,6 @@ as the ceiling.
 """
 
 import sys
-from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
@@ -28,8 +27,7 @@ def main() -> None:
     test_cfg = cfg.data.copy()
     test_cfg.split = "test"
     test_data = build.instantiate(test_cfg, "data")
-    root = Path(cfg.data.root).expanduser()
-    net = classifier.cached(train_data.name, train_data, test_data, root / "classifiers")
+    net = build.classifier(cfg, train_data)
     G = generator_from(state, path, torch.device("cpu"))
     # a conditional G is asked for every class equally; its samples should then be of the asked class
     y = torch.arange(n) % G.num_classes if G.num_classes else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,9 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     if not p.is_file():
         raise UserError(f"checkpoint={path} is a directory; give the .pt file inside it, e.g. {p}/checkpoints/last.pt")
     try:
-        state = torch.load(p, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's note on a stranger's pickle protocol: noise before our verdict
+            warnings.simplefilter("ignore")
+            state = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         if "Weights only load failed" not in str(e):
             raise UserError(f"checkpoint={path} is unreadable: not a PyTorch file ({first_line(e)})") from None

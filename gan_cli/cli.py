@@ -38,6 +38,7 @@ COMMANDS = {
     "sample": Command("gan_cli.commands.sample", "sample", "draw images from a checkpoint"),
     "latent-arithmetic": Command("gan_cli.commands.latent_arithmetic", "latent_arithmetic",
                                  "vector arithmetic and interpolation in G's latent space"),
+    "eval": Command("gan_cli.commands.eval", "eval", "measure sample quality: FID, KID, IS, precision/recall, class coverage"),
     "diagnose": Command("gan_cli.commands.diagnose", "diagnose", "name what went wrong in a run, with evidence and cures"),
 }
 

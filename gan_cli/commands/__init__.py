@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def hydra_context() -> tuple[dict[str, str], list[str]]:
     """The config group choices and the command line's overrides, when running under Hydra."""
@@ -12,3 +14,11 @@ def hydra_context() -> tuple[dict[str, str], list[str]]:
     hc = HydraConfig.get()
     choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra") and v is not None}
     return choices, list(hc.overrides.task)
+
+
+def run_overrides(run_dir: Path) -> str:
+    """The overrides a run was started with (Hydra's record), as one line: a sweep's distinguishing part."""
+    from omegaconf import OmegaConf
+
+    saved = run_dir / ".hydra" / "overrides.yaml"
+    return " ".join(OmegaConf.load(saved)) if saved.is_file() else ""

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_cli import build, checkpoint
 from gan_cli.diagnose import detectors, diversity, figure, samples, series
+from gan_cli.commands import run_overrides
 from gan_cli.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -109,14 +110,9 @@ def sweep(cfg: DictConfig, runs: list[Path]) -> dict:
         top = report["findings"][0] if report["findings"] else None
         rank = detectors.SEVERITY[top["severity"]] if top else 2.5
         rows.append((rank, path, report["verdict"], top["summary"] if top else ""))
-    overrides = {p: _overrides(p) for _, p, _, _ in rows}
+    overrides = {p: run_overrides(p) for _, p, _, _ in rows}
     lines = [f"{len(runs)} runs, the worst first:"]
     for _, path, verdict, detail in sorted(rows, key=lambda r: (r[0], str(r[1]))):
         lines.append(f"{path.name:>4}  {verdict:<20} {overrides[path]:<40} {detail[:100]}")
     print("\n".join(lines))
     return {"runs": [{"run": str(p), "verdict": v, "detail": d} for _, p, v, d in rows]}
-
-
-def _overrides(path: Path) -> str:
-    saved = path / ".hydra" / "overrides.yaml"
-    return " ".join(OmegaConf.load(saved)) if saved.is_file() else ""

@@ -61,7 +61,7 @@ def measure(run_dir: Path, n: int, seed: int, most: int, t: dict, device: torch.
     first = checkpoint.load(paths[-1])
     cfg = OmegaConf.create(first["config"])
     data = build.data(cfg)
-    net = _classifier(cfg, data)
+    net = build.classifier(cfg, data)
     probes, seen = [], set()
     for path in paths:
         state = checkpoint.load(path)
@@ -70,16 +70,3 @@ def measure(run_dir: Path, n: int, seed: int, most: int, t: dict, device: torch.
         seen.add(state["step"])
         probes.append(probe(path, state, data, n, seed, t, device, net))
     return probes
-
-
-def _classifier(cfg, data):
-    """The data set's own cached classifier, for the torchvision data sets (trained once, ~1 min)."""
-    if not str(cfg.data.get("_target_", "")).endswith("torchvision_sets.load") or not data.num_classes:
-        return None
-    from gan_cli.metrics import classifier
-
-    test_cfg = cfg.data.copy()
-    test_cfg.split = "test"
-    test = build.data(OmegaConf.create({"data": test_cfg}))
-    root = Path(cfg.data.root).expanduser()
-    return classifier.cached(data.name, data, test, root / "classifiers")

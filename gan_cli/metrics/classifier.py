@@ -64,7 +64,9 @@ def cached(name: str, train_data: TensorData, test_data: TensorData, cache_dir: 
     path = cache_dir / f"{name}_cnn_{train_data.shape[-1]}px.pt"
     net = SmallCNN(train_data.shape[0], train_data.num_classes)
     if path.is_file():
-        net.load_state_dict(torch.load(path, weights_only=True)["weights"])
+        saved = torch.load(path, weights_only=True)
+        net.load_state_dict(saved["weights"])
+        net.test_accuracy = saved["test_accuracy"]
         return net.eval()
     log.info("training the %s classifier once (cached in %s)", name, path)
     net = train(train_data)
@@ -72,6 +74,7 @@ def cached(name: str, train_data: TensorData, test_data: TensorData, cache_dir: 
     log.info("%s classifier: test accuracy %.4f", name, acc)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"weights": net.state_dict(), "test_accuracy": acc}, path)
+    net.test_accuracy = acc
     return net
 
 
