@@ -21,6 +21,7 @@ from gan_cli import build, checkpoint
 from gan_cli.commands import eval as gan_eval
 from gan_cli.commands.sample import generator_from
 from gan_cli.data.source import to_unit_range
+from gan_cli.metrics import evaluator, features
 from gan_cli.paths import config_dir
 
 SHOWN = ["fd_mnist_cnn", "kid_mnist_cnn", "precision_mnist_cnn", "recall_mnist_cnn", "density_mnist_cnn",
@@ -34,7 +35,7 @@ def main() -> None:
         train_cfg = compose("train", ["data=mnist"])
         cfg = compose("eval", ["n=10000", "kid_subset_size=1000"])
     data = build.data(train_cfg)
-    domain = gan_eval._domain_space(train_cfg, data)
+    domain = features.ClassifierFeatures(data.name, build.classifier(train_cfg, data))
     test_cfg = train_cfg.data.copy()
     test_cfg.split = "test"
     test = build.data(OmegaConf.create({"data": test_cfg}))
@@ -54,16 +55,16 @@ def main() -> None:
     for path in args:
         state = checkpoint.load(path)
         G = generator_from(state, path, torch.device("cpu"))
-        sets[f"{Path(path).parent.parent.name}/{Path(path).name} (step {state['step']})"] = gan_eval._generate(
+        sets[f"{Path(path).parent.parent.name}/{Path(path).name} (step {state['step']})"] = evaluator.generate(
             G, n, 0, 500, torch.device("cpu"))
-    cache = gan_eval._default_cache(train_cfg)
+    cache = evaluator.default_cache(train_cfg)
     print(f"reference: 10,000 MNIST training images; each set {n} images; features: mnist_cnn "
           f"(test accuracy {100 * domain.net.test_accuracy:.2f}%)")
     print("| set | " + " | ".join(SHOWN) + " | s |")
     print("|---" * (len(SHOWN) + 2) + "|")
     for name, images in sets.items():
         t = time.monotonic()
-        m = gan_eval._measure(cfg, domain, data, images, SHOWN, torch.device("cpu"), cache)
+        m = evaluator.measure(gan_eval.settings(cfg), domain, data, images, SHOWN, torch.device("cpu"), cache)
         cells = [f"{m[k]:.3g}" if isinstance(m[k], float) else str(m[k]) for k in SHOWN]
         print(f"| {name} | " + " | ".join(cells) + f" | {time.monotonic() - t:.1f} |", flush=True)
 

@@ -63,6 +63,41 @@ def classifier(cfg: DictConfig, data) -> nn.Module | None:
     return small_cnn.cached(data.name, data, test, Path(cfg.data.root).expanduser() / "classifiers")
 
 
+def evaluator(cfg: DictConfig, data, metrics, settings, device: torch.device, inception_weights: str | None = None,
+              cache_dir: str | None = None, key: str = "metrics"):
+    """An Evaluator for the metrics asked (`auto`, or names), in the data's own feature space (its
+    classifier, or the points of 2-D data) and Inception's. Returns it and notes on what was skipped:
+    Inception metrics whose weights cannot be had, when others remain."""
+    from pathlib import Path
+
+    from gan_cli.metrics import evaluator as ev
+    from gan_cli.metrics import features
+
+    net = classifier(cfg, data) if len(data.shape) == 3 else None
+    domain = (features.PointFeatures(data.scale) if len(data.shape) == 1
+              else features.ClassifierFeatures(data.name, net) if net is not None else None)
+    valid = ev.metric_names(domain, data)
+    wanted = ev.select(metrics, valid, inception_weights, key)
+    if not wanted:
+        raise UserError(f"{data.name} has no labels to train a classifier on, so only fid, kid and is apply, and "
+                        f"the Inception-v3 weights are not at hand: give inception_weights=PATH, or "
+                        f"metrics=[fid,kid,is] to download them (online)")
+    spaces, notes = {}, []
+    own = [m for m in wanted if valid[m] != "inception"]
+    if own:
+        spaces[domain.name] = (domain, own)
+    inception = [m for m in wanted if valid[m] == "inception"]
+    if inception:
+        try:
+            spaces["inception"] = (features.InceptionFeatures(inception_weights), inception)
+        except UserError as e:
+            if not spaces:
+                raise
+            notes.append(f"{', '.join(inception)} skipped: {e}")
+    cache = Path(cache_dir).expanduser() if cache_dir else ev.default_cache(cfg)
+    return ev.Evaluator(data, spaces, settings, device, cache), notes
+
+
 def models(cfg: DictConfig, shape: tuple[int, ...], num_classes: int | None) -> tuple[nn.Module, nn.Module]:
     """G and D for data of this shape; conditional models (model.conditional) also get the class count."""
     return (generator(cfg, shape, num_classes), instantiate(cfg.model.d, "model.d", shape=shape,

@@ -9,7 +9,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -36,6 +36,7 @@ class Schedule:
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 1000
+    eval_every: int = 0  # steps between evaluations of G by the distribution metrics; 0 is off
     max_minutes: float | None = None  # wall-clock budget; the run stops cleanly when it is spent
 
 
@@ -47,7 +48,9 @@ class Trainer:
     def __init__(self, G: nn.Module, D: nn.Module, loss: GANLoss, opt_g: torch.optim.Optimizer,
                  opt_d: torch.optim.Optimizer, data, schedule: Schedule, run_dir: Path,
                  device: torch.device, seed: int, fixed: Latents, config: dict[str, Any],
-                 choices: dict[str, str] | None = None, ema_decay: float = 0.0, watch: Watch | None = None):
+                 choices: dict[str, str] | None = None, ema_decay: float = 0.0, watch: Watch | None = None,
+                 evaluator: Callable[[nn.Module], dict[str, float]] | None = None, best_metric: str | None = None,
+                 lower_is_better: bool = True):
         self.G, self.D, self.loss, self.opt_g, self.opt_d = G, D, loss, opt_g, opt_d
         self.data, self.schedule, self.device, self.seed = data, schedule, device, seed
         self.run_dir = run_dir
@@ -66,6 +69,8 @@ class Trainer:
         self._io_seconds = 0.0
         self.watch = watch  # gan diagnose's detectors, run on what the loop logs
         self.stopped: Finding | None = None  # the finding that stopped the run (train.stop_on)
+        self.evaluator, self.best_metric, self.lower_is_better = evaluator, best_metric, lower_is_better
+        self.best: tuple[float, int] | None = None  # (value of best_metric, step) of checkpoints/best.pt
 
     # -- state ---------------------------------------------------------------------------------------
 
@@ -146,6 +151,8 @@ class Trainer:
                         bar.set_postfix({k: f"{last[k]:.3g}" for k in ("loss/d", "loss/g", "d/real", "d/fake")})
                     if at(s.sample_every) and not done:
                         self._timed(self._sample)
+                    if at(s.eval_every) and not done and self.evaluator is not None:
+                        self._timed(self._evaluate)
                     if at(s.checkpoint_every) and not done:
                         self._timed(self._checkpoint, periodic=True)
                     if self.stopped is not None:
@@ -154,6 +161,8 @@ class Trainer:
                         log.info("train.max_minutes=%s reached at step %d: stopping", s.max_minutes, self.step)
                         break
             self._sample()
+            if self.evaluator is not None:
+                self._evaluate()
             self._checkpoint(periodic=False)
         except KeyboardInterrupt:
             self._checkpoint(periodic=False)  # Ctrl-C keeps the work done so far
@@ -243,6 +252,22 @@ class Trainer:
             if self.stopped is None and self.watch.stops(f):
                 self.stopped = f
                 log.warning("train.stop_on has %s: stopping at step %d", f.kind, self.step)
+
+    def _evaluate(self) -> None:
+        """The distribution metrics of G (its EMA when kept) now; checkpoints/best.pt when the chosen one improves."""
+        self._check_finite()
+        values = self.evaluator(self.sampler)
+        for name, value in values.items():
+            self.writer.add_scalar(f"metrics/{name}", value, self.step)
+        with (self.run_dir / "evals.jsonl").open("a") as f:
+            f.write(json.dumps({"step": self.step, **values}) + "\n")
+        value = values[self.best_metric]
+        better = self.best is None or (value < self.best[0] if self.lower_is_better else value > self.best[0])
+        log.info("step %d: %s%s", self.step, ", ".join(f"{k} {v:.4g}" for k, v in values.items() if not k.endswith("_std")),
+                 f"; best {self.best_metric} so far: checkpoints/best.pt" if better else "")
+        if better:
+            self.best = (value, self.step)
+            checkpoint.save(self.run_dir / "checkpoints" / "best.pt", self.state_dict())
 
     def _write_picture(self, tag: str, image: Tensor, path: Path) -> Path:
         self.writer.add_image(tag, image, self.step)

@@ -13,7 +13,7 @@ from torch.testing import assert_close
 from gan_cli import checkpoint
 from gan_cli.commands import eval as eval_command
 from gan_cli.data.source import TensorData, to_unit_range
-from gan_cli.metrics import distances, features
+from gan_cli.metrics import distances, evaluator, features
 from tests.helpers import TINY, compose_config, gan
 
 TOY = ["experiment=gan_toy_ring", "train.steps=60", "train.batch_size=64", "train.log_every=20",
@@ -48,7 +48,7 @@ def test_fid_kid_is_through_the_measuring_path_match_direct_computation(tmp_path
     cfg = _cfg(n=300, kid_subsets=5, kid_subset_size=100)
     net = TinyInception()
     fake = torch.rand(300, 1, 12, 12, generator=g) * 2 - 1
-    out = eval_command._measure(cfg, net, data, fake, ["fid", "kid", "is"], torch.device("cpu"), tmp_path)
+    out = evaluator.measure(eval_command.settings(cfg), net, data, fake, ["fid", "kid", "is"], torch.device("cpu"), tmp_path)
     # the reference: 300 training samples drawn with seed 0, through the same network
     idx = torch.randperm(400, generator=torch.Generator().manual_seed(0))[:300]
     with torch.no_grad():
@@ -59,7 +59,7 @@ def test_fid_kid_is_through_the_measuring_path_match_direct_computation(tmp_path
     assert_close((out["is"], out["is_std"]), distances.inception_score(fake_logits))
     assert len(list(tmp_path.glob("blobs_1x12x12_inception_n300_seed0.pt"))) == 1  # cached for next time
     # the training samples themselves score FID 0
-    same = eval_command._measure(cfg, net, data, to_unit_range(data.samples[idx]), ["fid"], torch.device("cpu"), tmp_path)
+    same = evaluator.measure(eval_command.settings(cfg), net, data, to_unit_range(data.samples[idx]), ["fid"], torch.device("cpu"), tmp_path)
     assert_close(same["fid"], 0.0, atol=1e-6, rtol=0)
 
 
@@ -78,7 +78,7 @@ def test_class_metrics_from_the_classifier_logits(tmp_path):
     data.samples[:, 0, 1, 1] = (torch.arange(30) * 7 % 11).to(torch.uint8)
     data.samples[:, 0, 0, 1] = (torch.arange(30) * 5 % 13).to(torch.uint8)
     data.samples[:, 0, 1, 0] = (torch.arange(30) * 3 % 17).to(torch.uint8)
-    out = eval_command._measure(_cfg(n=30), Sure(), data, to_unit_range(data.samples),
+    out = evaluator.measure(eval_command.settings(_cfg(n=30)), Sure(), data, to_unit_range(data.samples),
                                 ["classes_covered", "class_kl", "confident_share"], torch.device("cpu"), tmp_path)
     assert out["classes_covered"] == 1 and out["confident_share"] == 1.0
     assert_close(out["class_kl"], float(torch.log(torch.tensor(3.0))))
@@ -173,3 +173,36 @@ def test_inception_weights_that_are_not_usable(tiny_checkpoint, tmp_path, weight
 def test_no_metric_for_unlabelled_images_without_inception_weights(tiny_checkpoint, tmp_path):
     err = _fails(tmp_path, f"checkpoint={tiny_checkpoint}")
     assert "inception_weights=" in err
+
+
+# -- evaluation during training --------------------------------------------------------------------------
+
+def test_train_eval_every_logs_metrics_and_keeps_the_best_checkpoint(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    gan("train", *TOY, "train.eval_every=20", "train.eval_n=300", "train.eval_metric=high_quality_share",
+        f"hydra.run.dir={run}", cwd=tmp_path, check=True)
+    rows = [json.loads(line) for line in (run / "evals.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [20, 40, 60]
+    best = max(rows, key=lambda r: r["high_quality_share"])  # higher is better; the first of equals is kept
+    assert checkpoint.load(run / "checkpoints" / "best.pt")["step"] == best["step"]
+    scalars = EventAccumulator(str(run)).Reload().Tags()["scalars"]
+    assert {"metrics/fd_points", "metrics/modes_covered", "metrics/high_quality_share"} <= set(scalars)
+
+
+def test_the_training_job_returns_its_best_metric_for_sweepers(tmp_path):
+    from gan_cli.commands import train
+
+    cfg = compose_config("train", [*TOY, "train.eval_every=30", "train.eval_n=300", "train.eval_metric=fd_points"])
+    (tmp_path / "run").mkdir()
+    best = train.run(cfg, tmp_path / "run")
+    rows = [json.loads(line) for line in (tmp_path / "run" / "evals.jsonl").read_text().splitlines()]
+    assert isinstance(best, float) and best == min(r["fd_points"] for r in rows)  # a distance: lower is better
+
+
+def test_an_unknown_eval_metric_is_refused_before_training(tmp_path):
+    out = gan("train", *TOY, "train.eval_every=20", "train.eval_metric=fid", f"hydra.run.dir={tmp_path / 'run'}",
+              cwd=tmp_path)
+    assert out.returncode == 2 and "train.eval_metric=fid is not measured for this data; choose from fd_points" in out.stderr
+    assert not (tmp_path / "run").exists()

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_cli import build, checkpoint
 from gan_cli.commands import hydra_context
 from gan_cli.diagnose.live import Watch
+from gan_cli.metrics.evaluator import Settings, lower_is_better
 from gan_cli.errors import UserError, first_line
 from gan_cli.latent import seeded_latents
 from gan_cli.loop import Schedule, Trainer
@@ -45,12 +46,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         Schedule(steps=steps, batch_size=cfg.train.batch_size, d_steps=cfg.train.d_steps,
                  d_warmup=cfg.train.d_warmup,
                  log_every=cfg.train.log_every, sample_every=cfg.train.sample_every,
-                 checkpoint_every=cfg.train.checkpoint_every, max_minutes=cfg.train.max_minutes),
+                 checkpoint_every=cfg.train.checkpoint_every, max_minutes=cfg.train.max_minutes,
+                 eval_every=cfg.train.get("eval_every", 0)),
         run_dir=run_dir, device=dev, seed=cfg.seed,
         fixed=fixed,
         config=OmegaConf.to_container(cfg, resolve=True), choices=choices,
         ema_decay=cfg.train.ema,
         watch=watch(cfg),
+        **evaluation(cfg, parts.data, dev),
     )
     if state is not None:
         trainer.load_state_dict(state, cfg.resume)
@@ -68,6 +71,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     log.info("samples: %s", run_dir / "samples")
     log.info("checkpoint: %s", trainer.last_checkpoint)
     log.info("curves: tensorboard --logdir %s", run_dir)
+    if trainer.best is not None:  # what a sweeper (Optuna) optimises: the best value the run reached
+        log.info("best %s: %.4g at step %d (checkpoints/best.pt)", trainer.best_metric, *trainer.best)
+        return trainer.best[0]
     return last
 
 
@@ -77,6 +83,20 @@ def watch(cfg: DictConfig) -> Watch | None:
         return None
     return Watch(OmegaConf.to_container(cfg.thresholds, resolve=True), OmegaConf.to_container(cfg, resolve=True),
                  cfg.train.get("stop_on") or ())
+
+
+def evaluation(cfg: DictConfig, data, dev: torch.device) -> dict[str, Any]:
+    """gan eval's metrics every train.eval_every steps, and which of them keeps checkpoints/best.pt."""
+    if not cfg.train.get("eval_every", 0):
+        return {}
+    evaluator, notes = build.evaluator(cfg, data, "auto", Settings(n=cfg.train.eval_n, seed=cfg.seed), dev)
+    for note in notes:
+        log.warning("%s", note)
+    names = [m for _, wanted in evaluator.spaces.values() for m in wanted]
+    metric = names[0] if cfg.train.eval_metric == "auto" else cfg.train.eval_metric
+    if metric not in names:
+        raise UserError(f"train.eval_metric={metric} is not measured for this data; choose from {', '.join(names)}")
+    return {"evaluator": evaluator, "best_metric": metric, "lower_is_better": lower_is_better(metric)}
 
 
 def total_steps(train: DictConfig, n_samples: int) -> int:
@@ -104,6 +124,9 @@ class TrainKeys:
     num_samples: int
     watch: bool
     stop_on: list[str]
+    eval_every: int
+    eval_metric: str
+    eval_n: int
     channels_last: bool
 
 
@@ -127,7 +150,9 @@ def validate(cfg: DictConfig) -> None:
     for key, value in positive.items():
         if not value > 0:
             raise UserError(f"{key}={value} must be positive")
-    for key in ("log_every", "sample_every", "checkpoint_every", "d_warmup"):
+    if t.eval_every and t.eval_n <= 1:
+        raise UserError(f"train.eval_n={t.eval_n} must be at least 2 samples (10000 is gan eval's default)")
+    for key in ("log_every", "sample_every", "checkpoint_every", "d_warmup", "eval_every"):
         if t[key] < 0:
             raise UserError(f"train.{key}={t[key]} must be 0 (off) or a positive number of steps")
     if not 0 <= t.ema < 1:
