@@ -206,3 +206,40 @@ def test_an_unknown_eval_metric_is_refused_before_training(tmp_path):
               cwd=tmp_path)
     assert out.returncode == 2 and "train.eval_metric=fid is not measured for this data; choose from fd_points" in out.stderr
     assert not (tmp_path / "run").exists()
+
+
+# -- the Inception path, with random weights in the reference network's shape (no download) --------------
+
+@pytest.fixture(scope="module")
+def random_inception_weights(tmp_path_factory):
+    """A weights file for torch-fidelity's Inception-v3, randomly initialised: the real loading and
+    forward code runs, only the numbers are meaningless."""
+    from unittest import mock
+
+    from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
+
+    with mock.patch.object(tf_inception, "load_state_dict_from_url", return_value={}), \
+            mock.patch.object(tf_inception.FeatureExtractorInceptionV3, "load_state_dict"):
+        torch.manual_seed(0)
+        net = tf_inception.FeatureExtractorInceptionV3("random", ["2048", "logits_unbiased"])
+    path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def test_inception_features_from_a_weights_file(random_inception_weights):
+    net = features.InceptionFeatures(str(random_inception_weights))
+    gray = torch.rand(2, 1, 16, 16) * 2 - 1
+    f, logits = net(gray)
+    assert f.shape == (2, 2048) and logits.shape == (2, 1008)
+    f_rgb, _ = net(gray.expand(-1, 3, -1, -1))  # a gray image is read as the same gray in RGB
+    assert_close(f, f_rgb)
+
+
+def test_gan_eval_runs_fid_kid_is_with_a_weights_file(tiny_checkpoint, random_inception_weights, tmp_path):
+    out = gan("eval", f"checkpoint={tiny_checkpoint}", "metrics=[kid,is]", "n=6", "kid_subset_size=3",
+              "kid_subsets=2", f"inception_weights={random_inception_weights}", f"cache_dir={tmp_path}",
+              cwd=tmp_path, check=True)
+    m = json.loads((tiny_checkpoint.parent / "metrics.json").read_text())["last.pt"]["metrics"]
+    assert set(m) == {"kid", "kid_std", "is", "is_std"} and 1.0 <= m["is"] <= 1008
+    assert "kid" in out.stdout
