@@ -32,7 +32,10 @@ def instantiate(node: DictConfig, where: str, **kwargs):
 def device(name: str) -> torch.device:
     """'auto' picks the GPU when there is one; otherwise the named device."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        # in a sweep with parallel local jobs, job k takes GPU k mod count so that two do not share one
+        return torch.device("cuda", _job_number() % torch.cuda.device_count())
     try:
         dev = torch.device(name)
     except RuntimeError:
@@ -40,6 +43,15 @@ def device(name: str) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device={name} asked for a GPU but torch sees none; use device=cpu or device=auto")
     return dev
+
+
+def _job_number() -> int:
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return 0
+    num = HydraConfig.get().job.get("num")
+    return int(num) if num is not None else 0
 
 
 def data(cfg: DictConfig):

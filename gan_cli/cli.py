@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,7 @@ COMMANDS = {
                                  "vector arithmetic and interpolation in G's latent space"),
     "eval": Command("gan_cli.commands.eval", "eval", "measure sample quality: FID, KID, IS, precision/recall, class coverage"),
     "diagnose": Command("gan_cli.commands.diagnose", "diagnose", "name what went wrong in a run, with evidence and cures"),
+    "report": Command("gan_cli.commands.report", "report", "a sweep at a glance: overrides, losses, metrics, verdicts"),
 }
 
 
@@ -65,14 +68,20 @@ def main(argv: list[str] | None = None) -> None:
     if command is None:
         _fail(f"gan: unknown command '{name}'; choose one of: {', '.join(COMMANDS)} (see gan --help)")
 
+    _register_resolvers()
     # Let Hydra's own errors reach us as exceptions, so we can print them as one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     sys.argv = [f"gan {name}", *overrides]
+    started = time.time()
     try:
         try:
             _hydra_main(name, command)()
         except _JobFailed as failed:
             raise failed.error from None
+        except BaseException:
+            if "-m" in overrides or "--multirun" in overrides:
+                _discard_unfinished_sweeps(overrides, started)
+            raise
     except UserError as e:
         _fail(f"gan {name}: error: {e}")
     except KeyboardInterrupt:
@@ -81,6 +90,18 @@ def main(argv: list[str] | None = None) -> None:
         if not _is_config_error(e):
             raise
         _fail(f"gan {name}: error: {_config_error_line(e)} (`gan {name} --cfg job` shows the config)")
+
+
+def _register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    def devices() -> int:  # GPUs on this machine, at least 1: parallel local jobs (conf/hydra/launcher/local.yaml)
+        import torch
+
+        return max(1, torch.cuda.device_count())
+
+    if not OmegaConf.has_resolver("gan_devices"):
+        OmegaConf.register_new_resolver("gan_devices", devices)
 
 
 def _hydra_main(name: str, command: Command):
@@ -93,12 +114,15 @@ def _hydra_main(name: str, command: Command):
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         run = importlib.import_module(command.module).run
         try:
-            return run(cfg, run_dir)
+            result = run(cfg, run_dir)
         except BaseException as e:
             _discard_unfinished(run_dir)
             if isinstance(e, Exception):
                 raise _JobFailed(e) from e
             raise
+        if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 writes: drop the others' empty dirs
+            _discard_unfinished(run_dir)
+        return result
 
     task.__name__ = name
     return hydra.main(config_path=config_dir(), config_name=command.config, version_base="1.3")(task)
@@ -112,7 +136,7 @@ def _discard_unfinished(run_dir: Path) -> None:
     """
     if not run_dir.is_dir():
         return
-    bookkeeping = {".hydra"} | {p.name for p in run_dir.glob("*.log")}
+    bookkeeping = {".hydra", "multirun.yaml"} | {p.name for p in run_dir.glob("*.log")}
     if {p.name for p in run_dir.iterdir()} <= bookkeeping:
         shutil.rmtree(run_dir, ignore_errors=True)
         # and the <task>/<date> levels above it when this run was all they held
@@ -120,6 +144,17 @@ def _discard_unfinished(run_dir: Path) -> None:
             if parent == Path.cwd() or any(parent.iterdir()):
                 break
             parent.rmdir()
+
+
+def _discard_unfinished_sweeps(overrides: list[str], since: float) -> None:
+    """A sweep that failed before its first job leaves a directory holding only Hydra's multirun.yaml:
+    remove the ones this command made (the hydra.sweep.dir given, or new ones under outputs/multirun)."""
+    given = [o.split("=", 1)[1] for o in overrides if o.startswith("hydra.sweep.dir=")]
+    candidates = [Path(g) for g in given] or list(Path("outputs", "multirun").glob("*/*"))
+    for sweep in candidates:
+        if (sweep.is_dir() and sweep.stat().st_ctime >= since - 1
+                and {p.name for p in sweep.iterdir()} <= {"multirun.yaml"}):
+            _discard_unfinished(sweep)
 
 
 def _is_config_error(e: Exception) -> bool:
@@ -142,6 +177,9 @@ def _config_error_line(e: Exception) -> str:
                 break
             options.append(ln)
         head = f"{head}; {lines[i].rstrip(':')}: {', '.join(options)}"
+    if re.search(r"Could not (find|load) 'hydra/(launcher|sweeper)/", text):
+        return (f"{head.split(': Config search path')[0].rstrip('.')}; launchers and sweepers beyond basic are "
+                f"Hydra plugins in the sweeps extra: pip install 'gan-cli[sweeps]' (joblib, submitit_slurm, optuna)")
     cause = e.__cause__
     if cause is not None and str(cause).strip():
         head = f"{head.rstrip('.')}: {str(cause).strip().splitlines()[0]}"

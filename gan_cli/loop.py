@@ -18,6 +18,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from gan_cli import checkpoint, visuals
 from gan_cli.diagnose.detectors import Finding
 from gan_cli.diagnose.live import Watch
+from gan_cli.distributed import World
 from gan_cli.errors import UserError
 from gan_cli.latent import Latents
 from gan_cli.losses import GANLoss
@@ -50,7 +51,7 @@ class Trainer:
                  device: torch.device, seed: int, fixed: Latents, config: dict[str, Any],
                  choices: dict[str, str] | None = None, ema_decay: float = 0.0, watch: Watch | None = None,
                  evaluator: Callable[[nn.Module], dict[str, float]] | None = None, best_metric: str | None = None,
-                 lower_is_better: bool = True):
+                 lower_is_better: bool = True, world: World = World(), hparams: dict[str, Any] | None = None):
         self.G, self.D, self.loss, self.opt_g, self.opt_d = G, D, loss, opt_g, opt_d
         self.data, self.schedule, self.device, self.seed = data, schedule, device, seed
         self.run_dir = run_dir
@@ -71,6 +72,9 @@ class Trainer:
         self.stopped: Finding | None = None  # the finding that stopped the run (train.stop_on)
         self.evaluator, self.best_metric, self.lower_is_better = evaluator, best_metric, lower_is_better
         self.best: tuple[float, int] | None = None  # (value of best_metric, step) of checkpoints/best.pt
+        self.world = world  # under torchrun: this process's rank; rank 0 alone writes
+        self.hparams = hparams  # what distinguishes this run in a sweep, for TensorBoard's HParams tab
+        self.writer = None
 
     # -- state ---------------------------------------------------------------------------------------
 
@@ -93,6 +97,7 @@ class Trainer:
             "fixed": {"z": self.fixed.z.cpu(), "y": None if self.fixed.y is None else self.fixed.y.cpu(),
                       "nrow": self.fixed.nrow},
             "data": {"shape": list(self.data.shape), "scale": self.data.scale, "num_classes": self.num_classes},
+            "world_size": self.world.size,  # data_position counts global batches of world_size x batch_size
         }
 
     def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
@@ -118,13 +123,15 @@ class Trainer:
         from tqdm.contrib.logging import logging_redirect_tqdm
 
         s = self.schedule
-        self.writer = SummaryWriter(log_dir=str(self.run_dir), flush_secs=30)
-        self._metrics_file = (self.run_dir / "metrics.jsonl").open("a")
-        if self.step == 0:
+        if self.world.main:
+            self.writer = SummaryWriter(log_dir=str(self.run_dir), flush_secs=30)
+            self._metrics_file = (self.run_dir / "metrics.jsonl").open("a")
+        if self.step == 0 and self.world.main:
             real = self.data.first(len(self.fixed.z))
             image = visuals.scatter(None, real, self.data.scale) if real.ndim == 2 else visuals.image_grid(real)
             self._write_picture("samples/real", image, self.run_dir / "samples" / "real.png")
-        batches = self.data.batches(s.batch_size, self.device, self.seed, start=self.data_position)
+        # every rank draws the same global batch and keeps its slice (gan_cli/distributed.py)
+        batches = self.data.batches(s.batch_size * self.world.size, self.device, self.seed, start=self.data_position)
         meter = Meter()
         deadline = time.monotonic() + 60 * s.max_minutes if s.max_minutes else math.inf
         last = {}
@@ -135,7 +142,8 @@ class Trainer:
                 self._d_update(batches, meter)
         try:
             # disable=None: a bar on a terminal, none in pipes and log files
-            with logging_redirect_tqdm(), tqdm(total=s.steps, initial=self.step, unit="step", disable=None,
+            with logging_redirect_tqdm(), tqdm(total=s.steps, initial=self.step, unit="step",
+                                               disable=None if self.world.main else True,
                                                dynamic_ncols=True, mininterval=1.0) as bar:
                 while self.step < s.steps:
                     self._train_step(batches, meter)
@@ -151,7 +159,7 @@ class Trainer:
                         bar.set_postfix({k: f"{last[k]:.3g}" for k in ("loss/d", "loss/g", "d/real", "d/fake")})
                     if at(s.sample_every) and not done:
                         self._timed(self._sample)
-                    if at(s.eval_every) and not done and self.evaluator is not None:
+                    if at(s.eval_every) and not done and self.evaluator is not None and self.world.main:
                         self._timed(self._evaluate)
                     if at(s.checkpoint_every) and not done:
                         self._timed(self._checkpoint, periodic=True)
@@ -161,24 +169,30 @@ class Trainer:
                         log.info("train.max_minutes=%s reached at step %d: stopping", s.max_minutes, self.step)
                         break
             self._sample()
-            if self.evaluator is not None:
+            if self.evaluator is not None and self.world.main:
                 self._evaluate()
             self._checkpoint(periodic=False)
+            if self.world.main and self.hparams:
+                self._record_hparams(last)
         except KeyboardInterrupt:
-            self._checkpoint(periodic=False)  # Ctrl-C keeps the work done so far
+            if self.world.main:
+                self._checkpoint(periodic=False)  # Ctrl-C keeps the work done so far
             log.info("interrupted at step %d: checkpoint %s", self.step, self.last_checkpoint)
             raise
         finally:
-            self.writer.close()
-            self._metrics_file.close()
+            if self.world.main:
+                self.writer.close()
+                self._metrics_file.close()
         return last
 
     def _d_update(self, batches, meter: Meter) -> Tensor:
         real, labels = next(batches)
+        real, labels = self.world.shard(real), self.world.shard(labels)
         self.data_position += 1
         # a conditional D sees the fakes under the real batch's labels: the data's class balance
         y = labels if self.num_classes else None
-        loss_d, stats = discriminator_step(self.G, self.D, self.loss, self.opt_d, real, self._z(len(real)), y)
+        loss_d, stats = discriminator_step(self.G, self.D, self.loss, self.opt_d, real, self._z(len(real)), y,
+                                           sync=self.world.average_gradients)
         meter.add({"loss/d": loss_d, **stats})
         return loss_d
 
@@ -186,7 +200,8 @@ class Trainer:
         for _ in range(self.schedule.d_steps):
             loss_d = self._d_update(batches, meter)
         n = self.schedule.batch_size
-        loss_g, stats = generator_step(self.G, self.D, self.loss, self.opt_g, self._z(n), self._labels(n))
+        loss_g, stats = generator_step(self.G, self.D, self.loss, self.opt_g, self._z(n), self._labels(n),
+                                       sync=self.world.average_gradients)
         meter.add({"loss/g": loss_g, **stats})
         # counted on the device: no host sync per step; read with the other statistics
         self._bad_steps += (~(torch.isfinite(loss_d) & torch.isfinite(loss_g))).long()
@@ -195,18 +210,20 @@ class Trainer:
         self.step += 1
 
     def _z(self, n: int) -> Tensor:
-        return torch.randn(n, self.z_dim, device=self.device, generator=self.z_gen)
+        """This rank's n rows of a global draw: every rank draws the world's z and keeps its slice."""
+        return self.world.shard(torch.randn(n * self.world.size, self.z_dim, device=self.device, generator=self.z_gen))
 
     def _labels(self, n: int) -> Tensor | None:
         """Uniform class labels for the generator's update; None for an unconditional model."""
         if not self.num_classes:
             return None
-        return torch.randint(self.num_classes, (n,), device=self.device, generator=self.z_gen)
+        return self.world.shard(torch.randint(self.num_classes, (n * self.world.size,), device=self.device,
+                                              generator=self.z_gen))
 
     # -- what the loop writes ------------------------------------------------------------------------
 
     def _check_finite(self) -> None:
-        bad = int(self._bad_steps)
+        bad = int(self.world.sum(self._bad_steps))  # a NaN on any rank stops every rank
         if bad:
             first = self.step - bad + 1
             kept = (f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
@@ -215,13 +232,14 @@ class Trainer:
                            f"(try a lower optimizer.d.lr / optimizer.g.lr)")
 
     def _log(self, meter: Meter, img_per_s: float) -> dict[str, float]:
-        values = meter.read()
+        values = meter.read(self.world.mean)
         self._check_finite()
-        values["perf/img_per_s"] = img_per_s
-        for name, value in values.items():
-            self.writer.add_scalar(name, value, self.step)
-        self._metrics_file.write(json.dumps({"step": self.step, **values}) + "\n")
-        self._metrics_file.flush()
+        values["perf/img_per_s"] = img_per_s * self.world.size
+        if self.world.main:
+            for name, value in values.items():
+                self.writer.add_scalar(name, value, self.step)
+            self._metrics_file.write(json.dumps({"step": self.step, **values}) + "\n")
+            self._metrics_file.flush()
         if self.watch is not None:
             self._report(self.watch.scalars(self.step, values))
         return values
@@ -235,9 +253,10 @@ class Trainer:
             fake = G(self.fixed.z, self.fixed.y)
         G.train(was_training)
         real = self.data.first(2048 if fake.ndim == 2 else len(fake))  # 2-D: generated over real points
-        image = visuals.picture(fake, real if fake.ndim == 2 else None, self.data.scale, nrow=self.fixed.nrow)
-        path = self._write_picture("samples/fake", image, self.run_dir / "samples" / f"step_{self.step:07d}.png")
-        log.info("step %d: samples in %s", self.step, path)
+        if self.world.main:
+            image = visuals.picture(fake, real if fake.ndim == 2 else None, self.data.scale, nrow=self.fixed.nrow)
+            path = self._write_picture("samples/fake", image, self.run_dir / "samples" / f"step_{self.step:07d}.png")
+            log.info("step %d: samples in %s", self.step, path)
         if self.watch is not None:
             self._report(self.watch.samples(self.step, fake, real[:len(fake)]))
 
@@ -247,8 +266,9 @@ class Trainer:
             cures = "  |  ".join(f"gan train {c}" for c in f.cures)
             log.warning("step %d: %s since step %d: %s%s", self.step, f.kind.replace("_", " "), f.start, f.summary,
                         f"; try: {cures}" if cures else "")
-            self.writer.add_text(f"diagnose/{f.kind}", f"since step {f.start}: {f.summary}\n\ntry: `{cures}`",
-                                 self.step)
+            if self.writer is not None:
+                self.writer.add_text(f"diagnose/{f.kind}", f"since step {f.start}: {f.summary}\n\ntry: `{cures}`",
+                                     self.step)
             if self.stopped is None and self.watch.stops(f):
                 self.stopped = f
                 log.warning("train.stop_on has %s: stopping at step %d", f.kind, self.step)
@@ -269,12 +289,21 @@ class Trainer:
             self.best = (value, self.step)
             checkpoint.save(self.run_dir / "checkpoints" / "best.pt", self.state_dict())
 
+    def _record_hparams(self, last: dict[str, float]) -> None:
+        metrics = {f"final/{k}": v for k, v in last.items() if k in ("loss/d", "loss/g", "acc/real", "acc/fake")}
+        if self.best is not None:
+            metrics[f"best/{self.best_metric}"] = self.best[0]
+        # run_name=".": into this run's own event file, not a subdirectory per call
+        self.writer.add_hparams(self.hparams, metrics, run_name=".")
+
     def _write_picture(self, tag: str, image: Tensor, path: Path) -> Path:
         self.writer.add_image(tag, image, self.step)
         return visuals.save_png(image, path)
 
     def _checkpoint(self, periodic: bool) -> None:
         self._check_finite()
+        if not self.world.main:
+            return
         directory = self.run_dir / "checkpoints"
         last = directory / "last.pt"
         if periodic:  # serialise once; last.pt is a copy of the step's file

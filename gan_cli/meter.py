@@ -17,12 +17,14 @@ class Meter:
             self._sums[name] = self._sums[name] + value if name in self._sums else value.clone()
             self._counts[name] = self._counts.get(name, 0) + 1
 
-    def read(self) -> dict[str, float]:
-        """The means since the last read, then start again. One host sync."""
+    def read(self, reduce=None) -> dict[str, float]:
+        """The means since the last read, then start again. One host sync. `reduce` combines the stacked
+        means across processes (the world's mean under torchrun)."""
         if not self._sums:
             return {}
         names = list(self._sums)
-        values = torch.stack([self._sums[n] / self._counts[n] for n in names]).tolist()
+        values = torch.stack([self._sums[n] / self._counts[n] for n in names])
+        values = (reduce(values) if reduce is not None else values).tolist()
         self._sums.clear()
         self._counts.clear()
         return dict(zip(names, values))

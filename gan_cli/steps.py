@@ -16,13 +16,15 @@ def grad_norm(module: nn.Module) -> Tensor:
 
 
 def discriminator_step(G: nn.Module, D: nn.Module, loss: GANLoss, opt: torch.optim.Optimizer,
-                       real: Tensor, z: Tensor, y: Tensor | None = None) -> tuple[Tensor, Stats]:
+                       real: Tensor, z: Tensor, y: Tensor | None = None, sync=None) -> tuple[Tensor, Stats]:
     # max_D  E_x[log D(x)] + E_z[log(1 - D(G(z)))]   (or the loss's own critic objective)
     with torch.no_grad():
         fake = G(z, y)  # G is a constant here: no graph through it
     loss_d, stats = loss.d_loss(D, real, fake, y)
     opt.zero_grad(set_to_none=True)
     loss_d.backward()
+    if sync is not None:  # data parallel: the world's mean gradient
+        sync(D)
     stats["grad_norm/d"] = grad_norm(D)
     opt.step()
     loss.after_d_step(D)
@@ -30,7 +32,7 @@ def discriminator_step(G: nn.Module, D: nn.Module, loss: GANLoss, opt: torch.opt
 
 
 def generator_step(G: nn.Module, D: nn.Module, loss: GANLoss, opt: torch.optim.Optimizer,
-                   z: Tensor, y: Tensor | None = None) -> tuple[Tensor, Stats]:
+                   z: Tensor, y: Tensor | None = None, sync=None) -> tuple[Tensor, Stats]:
     # min_G  E_z[log(1 - D(G(z)))]  (minimax)  or  max_G E_z[log D(G(z))]  (non-saturating)
     D.requires_grad_(False)  # D is a constant here: its weights get no gradient and stay untouched
     try:
@@ -39,6 +41,8 @@ def generator_step(G: nn.Module, D: nn.Module, loss: GANLoss, opt: torch.optim.O
         loss_g.backward()
     finally:
         D.requires_grad_(True)
+    if sync is not None:
+        sync(G)
     stats["grad_norm/g"] = grad_norm(G)
     opt.step()
     return loss_g.detach(), stats

@@ -1,5 +1,6 @@
 """Every option of every config group composes and builds; the composed keys are the documented ones."""
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -100,13 +101,19 @@ EXPERIMENTS = sorted(p.stem for p in (Path(config_dir()) / "experiment").glob("*
 def test_the_paper_recipes_are_there():
     assert EXPERIMENTS == ["cdcgan_mnist", "cgan_mnist", "collapse_demo", "dcgan_cifar10", "failure_demo",
                            "gan_mnist", "gan_toy_ring", "lsgan_cifar10", "oscillation_demo", "sngan_cifar10",
-                           "wgan_cifar10", "wgan_gp_cifar10"]  # the papers' recipes, and gan diagnose's gallery
+                           "tune_dcgan_mnist", "wgan_cifar10", "wgan_gp_cifar10"]  # papers, gallery, a search
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_recipe_composes_names_its_paper_and_builds(experiment):
     text = (Path(config_dir()) / "experiment" / f"{experiment}.yaml").read_text()
     assert "et al." in text or "Mirza & Osindero" in text  # each names its source paper
+    if "/hydra/sweeper" in text and importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None:
+        from hydra.errors import MissingConfigException
+
+        with pytest.raises(MissingConfigException, match="hydra/sweeper/optuna"):  # the sweeps extra is absent
+            compose_config(overrides=[f"experiment={experiment}"])
+        return
     cfg = compose_config(overrides=[f"experiment={experiment}"])
     assert cfg.data._target_  # the recipe's own data set
     # the command line still wins over a recipe: swap in offline data of the recipe's kind

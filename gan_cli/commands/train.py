@@ -3,22 +3,25 @@ and checkpoints in the run directory."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
-from gan_cli import build, checkpoint
+from gan_cli import build, checkpoint, distributed
 from gan_cli.commands import hydra_context
 from gan_cli.diagnose.live import Watch
-from gan_cli.metrics.evaluator import Settings, lower_is_better
+from gan_cli.distributed import World
 from gan_cli.errors import UserError, first_line
 from gan_cli.latent import seeded_latents
 from gan_cli.loop import Schedule, Trainer
+from gan_cli.metrics.evaluator import Settings, lower_is_better
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +29,7 @@ GROUPS = ("model", "loss", "data", "optimizer")
 SCATTER_POINTS = 1024  # a scatter plot of 2-D data needs more points than an image grid has tiles
 
 
-def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, float] | float:
     choices, overrides = hydra_context()
     state = None
     if cfg.resume:
@@ -34,9 +37,25 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         cfg = resumed_config(state, cfg.resume, overrides)
         choices = state.get("choices", choices)
     validate(cfg)
-    dev = build.device(cfg.device)
-    torch.manual_seed(cfg.seed)
+    world, dev = distributed.join(cfg.device, build.device)
+    try:
+        return _train(cfg, run_dir, state, choices, overrides, world, dev)
+    finally:
+        distributed.leave()
+
+
+def _train(cfg: DictConfig, run_dir: Path, state: dict | None, choices: dict, overrides: list[str], world: World,
+           dev: torch.device) -> dict[str, float] | float:
+    if not world.main:
+        logging.getLogger("gan_cli").setLevel(logging.WARNING)  # rank 0 speaks for the world
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     parts = build.parts(cfg, dev)
+    if world.size > 1:
+        torch.manual_seed(cfg.seed + world.rank)  # dropout and the like differ per rank, as per sample
+        if dev.type == "cuda":  # batch statistics over the world's batch; SyncBatchNorm is CUDA-only
+            parts.G, parts.D = (nn.SyncBatchNorm.convert_sync_batchnorm(m) for m in (parts.G, parts.D))
+        log.info("data parallel: %d processes, batch %d each (%d in all)", world.size, cfg.train.batch_size,
+                 world.size * cfg.train.batch_size)
 
     steps = total_steps(cfg.train, len(parts.data))
     n_fixed = cfg.train.num_samples if len(parts.data.shape) > 1 else max(cfg.train.num_samples, SCATTER_POINTS)
@@ -54,10 +73,17 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         ema_decay=cfg.train.ema,
         watch=watch(cfg),
         **evaluation(cfg, parts.data, dev),
+        world=world,
+        hparams=hparams(choices, overrides),
     )
     if state is not None:
         trainer.load_state_dict(state, cfg.resume)
         log.info("resumed %s at step %d", cfg.resume, trainer.step)
+        before = state.get("world_size", 1)
+        if before != world.size:
+            log.info("the run had %d processes and now has %d: the global batch is %d instead of %d, and the "
+                     "data order goes on from batch %d of the new size", before, world.size,
+                     world.size * cfg.train.batch_size, before * cfg.train.batch_size, trainer.data_position)
     params = sum(p.numel() for p in parts.G.parameters()), sum(p.numel() for p in parts.D.parameters())
     log.info("run directory: %s", run_dir)
     log.info("%s: G %.2fM and D %.2fM parameters, %d samples, %d steps of batch %d on %s",
@@ -71,6 +97,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     log.info("samples: %s", run_dir / "samples")
     log.info("checkpoint: %s", trainer.last_checkpoint)
     log.info("curves: tensorboard --logdir %s", run_dir)
+    if world.main:
+        record(run_dir, trainer, last, overrides)
     if trainer.best is not None:  # what a sweeper (Optuna) optimises: the best value the run reached
         log.info("best %s: %.4g at step %d (checkpoints/best.pt)", trainer.best_metric, *trainer.best)
         return trainer.best[0]
@@ -83,6 +111,29 @@ def watch(cfg: DictConfig) -> Watch | None:
         return None
     return Watch(OmegaConf.to_container(cfg.thresholds, resolve=True), OmegaConf.to_container(cfg, resolve=True),
                  cfg.train.get("stop_on") or ())
+
+
+def hparams(choices: dict[str, str], overrides: list[str]) -> dict[str, Any]:
+    """The config group choices and the command line's key=value overrides, as TensorBoard hparams."""
+    out: dict[str, Any] = {k: v for k, v in choices.items() if k in GROUPS}
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.startswith(("hydra", "+hydra")) or key in GROUPS:
+            continue
+        try:
+            out[key.lstrip("+~")] = float(value)
+        except ValueError:
+            out[key.lstrip("+~")] = value
+    return out
+
+
+def record(run_dir: Path, trainer: Trainer, last: dict[str, float], overrides: list[str]) -> None:
+    """result.json: the run's overrides and where it ended, for sweep reports and other tools."""
+    result = {"overrides": overrides, "step": trainer.step, "final": last,
+              "best": None if trainer.best is None else {"metric": trainer.best_metric, "value": trainer.best[0],
+                                                          "step": trainer.best[1]},
+              "stopped_by": None if trainer.stopped is None else trainer.stopped.kind}
+    (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 def evaluation(cfg: DictConfig, data, dev: torch.device) -> dict[str, Any]:
