@@ -1,6 +1,6 @@
 """The runner's training step against the same step written as a bare PyTorch loop, same device, one run.
 
-    python bench/step_overhead.py [--device cpu] [--width 64] [--batch 64] [--side 28] [--steps 200]
+    python bench/step_overhead.py [--device cpu] [--width 64] [--batch 64] [--side 28] [--steps 200] [--precision bf16]
 
 Both sides run the same algorithm (Goodfellow et al. 2014, Algorithm 1 with k = 1): a D update on a real
 batch and G(z) with fresh z, then a G update with fresh z and D frozen, Adam(2e-4, 0.5, 0.999), the
@@ -39,7 +39,8 @@ def models(side: int, width: int, device: torch.device, channels_last: bool):
     return G, D, adam(G), adam(D)
 
 
-def bare(data, steps: int, batch: int, side: int, width: int, device: torch.device, channels_last: bool) -> float:
+def bare(data, steps: int, batch: int, side: int, width: int, device: torch.device, channels_last: bool,
+         precision: torch.dtype | None) -> float:
     G, D, opt_g, opt_d = models(side, width, device, channels_last)
     images = data.samples.to(device)
     per_epoch = len(images) // batch
@@ -48,14 +49,16 @@ def bare(data, steps: int, batch: int, side: int, width: int, device: torch.devi
     def step(i: int) -> None:
         k = i % per_epoch
         real = to_unit_range(images[order[k * batch:(k + 1) * batch]])
-        with torch.no_grad():
-            fake = G(torch.randn(batch, 100, device=device))
-        loss_d = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+        with torch.autocast(device.type, dtype=precision, enabled=precision is not None):
+            with torch.no_grad():
+                fake = G(torch.randn(batch, 100, device=device))
+            loss_d = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
         D.requires_grad_(False)
-        loss_g = F.softplus(-D(G(torch.randn(batch, 100, device=device)))).mean()
+        with torch.autocast(device.type, dtype=precision, enabled=precision is not None):
+            loss_g = F.softplus(-D(G(torch.randn(batch, 100, device=device)))).mean()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         D.requires_grad_(True)
@@ -71,12 +74,13 @@ def bare(data, steps: int, batch: int, side: int, width: int, device: torch.devi
     return steps * batch / (time.perf_counter() - t)
 
 
-def runner(data, steps: int, batch: int, side: int, width: int, device: torch.device, channels_last: bool) -> float:
+def runner(data, steps: int, batch: int, side: int, width: int, device: torch.device, channels_last: bool,
+           precision: torch.dtype | None) -> float:
     G, D, opt_g, opt_d = models(side, width, device, channels_last)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(G, D, NonSaturating(), opt_g, opt_d, data,
                           Schedule(steps=steps + 50, batch_size=batch, log_every=50, sample_every=0,
-                                   checkpoint_every=0),
+                                   checkpoint_every=0, precision=precision),
                           run_dir=Path(tmp), device=device, seed=0, fixed=Latents(seeded_z(64, 100, 0)), config={})
         trainer.fit()
         rows = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
@@ -96,27 +100,35 @@ def main() -> None:
     p.add_argument("--side", type=int, default=28)
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--precision", nargs="+", choices=["fp32", "bf16"], default=["fp32"],
+                   help="bf16: forward passes under autocast; give both to compare them in one run")
     a = p.parse_args()
     device = torch.device(a.device)
     data = random_images(n=4096, channels=1, resolution=a.side)
     sides = {"bare": bare, "runner": runner}
     layouts = {"NCHW": False, "channels_last": True}
-    results = {(s, lay): [] for s in sides for lay in layouts}
+    dtypes = {"fp32": None, "bf16": torch.bfloat16}
+    results = {(s, lay, prec): [] for prec in a.precision for s in sides for lay in layouts}
     for _ in range(a.rounds):
-        for (side, lay), values in results.items():
-            values.append(sides[side](data, a.steps, a.batch, a.side, a.width, device, layouts[lay]))
+        for (side, lay, prec), values in results.items():
+            values.append(sides[side](data, a.steps, a.batch, a.side, a.width, device, layouts[lay], dtypes[prec]))
     print(f"DCGAN {a.side}x{a.side}, width {a.width}, batch {a.batch}, {a.steps} steps x {a.rounds} rounds on "
           f"{device} (torch {torch.__version__}, {torch.get_num_threads()} threads)")
     # Other work on the machine only ever slows a round down, so the best round is the estimate of
     # what the code costs (as timeit does); the rounds are printed to show the spread.
     best = {k: max(v) for k, v in results.items()}
-    for (side, lay), values in results.items():
-        print(f"  {side:>6} {lay:<13}: best {best[side, lay]:6.0f} img/s, median {statistics.median(values):6.0f}"
-              f"  (rounds: {', '.join(f'{v:.0f}' for v in values)})")
-    for lay in layouts:
-        b, r = best["bare", lay], best["runner", lay]
-        print(f"  {lay}: runner / bare {r / b:.3f} (overhead {100 * (b / r - 1):+.1f}% time per step)")
-    print(f"  channels_last / NCHW, runner: {best['runner', 'channels_last'] / best['runner', 'NCHW']:.2f}x")
+    for (side, lay, prec), values in results.items():
+        print(f"  {prec} {side:>6} {lay:<13}: best {best[side, lay, prec]:6.0f} img/s, median "
+              f"{statistics.median(values):6.0f}  (rounds: {', '.join(f'{v:.0f}' for v in values)})")
+    for prec in a.precision:
+        for lay in layouts:
+            b, r = best["bare", lay, prec], best["runner", lay, prec]
+            print(f"  {prec} {lay}: runner / bare {r / b:.3f} (overhead {100 * (b / r - 1):+.1f}% time per step)")
+        print(f"  {prec} channels_last / NCHW, runner: "
+              f"{best['runner', 'channels_last', prec] / best['runner', 'NCHW', prec]:.2f}x")
+    if len(a.precision) == 2:
+        for lay in layouts:
+            print(f"  runner {lay}: bf16 / fp32 {best['runner', lay, 'bf16'] / best['runner', lay, 'fp32']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ class Schedule:
     sample_every: int = 500
     checkpoint_every: int = 1000
     eval_every: int = 0  # steps between evaluations of G by the distribution metrics; 0 is off
+    precision: torch.dtype | None = None  # autocast dtype of the forward passes (bfloat16); None: fp32
     max_minutes: float | None = None  # wall-clock budget; the run stops cleanly when it is spent
 
 
@@ -192,7 +193,7 @@ class Trainer:
         # a conditional D sees the fakes under the real batch's labels: the data's class balance
         y = labels if self.num_classes else None
         loss_d, stats = discriminator_step(self.G, self.D, self.loss, self.opt_d, real, self._z(len(real)), y,
-                                           sync=self.world.average_gradients)
+                                           sync=self.world.average_gradients, precision=self.schedule.precision)
         meter.add({"loss/d": loss_d, **stats})
         return loss_d
 
@@ -201,7 +202,7 @@ class Trainer:
             loss_d = self._d_update(batches, meter)
         n = self.schedule.batch_size
         loss_g, stats = generator_step(self.G, self.D, self.loss, self.opt_g, self._z(n), self._labels(n),
-                                       sync=self.world.average_gradients)
+                                       sync=self.world.average_gradients, precision=self.schedule.precision)
         meter.add({"loss/g": loss_g, **stats})
         # counted on the device: no host sync per step; read with the other statistics
         self._bad_steps += (~(torch.isfinite(loss_d) & torch.isfinite(loss_g))).long()

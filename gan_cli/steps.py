@@ -15,12 +15,19 @@ def grad_norm(module: nn.Module) -> Tensor:
     return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
 
 
+def autocast(x: Tensor, dtype: torch.dtype | None):
+    """Forward passes in dtype (bfloat16: train.precision=bf16) where autocast deems it safe; off for None."""
+    return torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None)
+
+
 def discriminator_step(G: nn.Module, D: nn.Module, loss: GANLoss, opt: torch.optim.Optimizer,
-                       real: Tensor, z: Tensor, y: Tensor | None = None, sync=None) -> tuple[Tensor, Stats]:
+                       real: Tensor, z: Tensor, y: Tensor | None = None, sync=None,
+                       precision: torch.dtype | None = None) -> tuple[Tensor, Stats]:
     # max_D  E_x[log D(x)] + E_z[log(1 - D(G(z)))]   (or the loss's own critic objective)
-    with torch.no_grad():
-        fake = G(z, y)  # G is a constant here: no graph through it
-    loss_d, stats = loss.d_loss(D, real, fake, y)
+    with autocast(real, precision):
+        with torch.no_grad():
+            fake = G(z, y)  # G is a constant here: no graph through it
+        loss_d, stats = loss.d_loss(D, real, fake, y)
     opt.zero_grad(set_to_none=True)
     loss_d.backward()
     if sync is not None:  # data parallel: the world's mean gradient
@@ -32,11 +39,13 @@ def discriminator_step(G: nn.Module, D: nn.Module, loss: GANLoss, opt: torch.opt
 
 
 def generator_step(G: nn.Module, D: nn.Module, loss: GANLoss, opt: torch.optim.Optimizer,
-                   z: Tensor, y: Tensor | None = None, sync=None) -> tuple[Tensor, Stats]:
+                   z: Tensor, y: Tensor | None = None, sync=None,
+                   precision: torch.dtype | None = None) -> tuple[Tensor, Stats]:
     # min_G  E_z[log(1 - D(G(z)))]  (minimax)  or  max_G E_z[log D(G(z))]  (non-saturating)
     D.requires_grad_(False)  # D is a constant here: its weights get no gradient and stay untouched
     try:
-        loss_g, stats = loss.g_loss(D, G(z, y), y)
+        with autocast(z, precision):
+            loss_g, stats = loss.g_loss(D, G(z, y), y)
         opt.zero_grad(set_to_none=True)
         loss_g.backward()
     finally:

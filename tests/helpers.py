@@ -55,3 +55,13 @@ class NaNAfter:
                 return loss * float("nan") if type(self).calls > after else loss
 
         return _NaNAfter()
+
+
+def installed(module: str) -> bool:
+    """Whether an optional module can be imported (find_spec raises when its parent package is absent)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False

@@ -1,6 +1,5 @@
 """Every option of every config group composes and builds; the composed keys are the documented ones."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -9,7 +8,7 @@ import torch
 from gan_cli import build
 from gan_cli.errors import UserError
 from gan_cli.paths import config_dir
-from tests.helpers import DATA_ROOT, compose_config
+from tests.helpers import DATA_ROOT, compose_config, installed
 
 
 def options(group: str) -> list[str]:
@@ -108,7 +107,7 @@ def test_the_paper_recipes_are_there():
 def test_every_recipe_composes_names_its_paper_and_builds(experiment):
     text = (Path(config_dir()) / "experiment" / f"{experiment}.yaml").read_text()
     assert "et al." in text or "Mirza & Osindero" in text  # each names its source paper
-    if "/hydra/sweeper" in text and importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None:
+    if "/hydra/sweeper" in text and not installed("hydra_plugins.hydra_optuna_sweeper"):
         from hydra.errors import MissingConfigException
 
         with pytest.raises(MissingConfigException, match="hydra/sweeper/optuna"):  # the sweeps extra is absent

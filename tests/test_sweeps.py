@@ -2,12 +2,11 @@
 and Hydra's launcher and sweeper plugins through the sweeps extra."""
 
 import csv
-import importlib.util
 import json
 
 from omegaconf import OmegaConf
 
-from tests.helpers import gan
+from tests.helpers import gan, installed
 
 
 def test_a_sweep_records_hparams_and_gan_report_tables_it(tmp_path):
@@ -41,10 +40,6 @@ def test_report_of_a_directory_without_runs(tmp_path):
     assert out.returncode == 2 and "holds no training runs" in out.stderr and "Traceback" not in out.stderr
 
 
-def _installed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
 TOY = ["experiment=gan_toy_ring", "train.steps=20", "train.batch_size=64", "train.log_every=4",
        "train.sample_every=0", "train.checkpoint_every=0", "device=cpu"]
 
@@ -54,7 +49,7 @@ def test_the_local_launcher_runs_the_sweep_or_names_the_extra(tmp_path):
     sweep = tmp_path / "sweep"
     out = gan("train", "-m", "hydra/launcher=local", *TOY, "loss=nonsaturating,lsgan", f"hydra.sweep.dir={sweep}",
               cwd=tmp_path)
-    if _installed("hydra_plugins.hydra_joblib_launcher"):
+    if installed("hydra_plugins.hydra_joblib_launcher"):
         assert out.returncode == 0, out.stderr[-2000:]
         assert "Joblib.Parallel(n_jobs=1" in out.stdout + out.stderr  # one GPU-less job at a time
         assert all((sweep / r / "checkpoints" / "last.pt").is_file() for r in ("0", "1"))
@@ -67,7 +62,7 @@ def test_the_optuna_recipe_optimises_the_returned_metric_or_names_the_extra(tmp_
     sweep = tmp_path / "sweep"
     out = gan("train", "-m", "experiment=tune_dcgan_mnist", "hydra.sweeper.n_trials=2", "train.steps=40",
               "train.eval_every=20", "train.eval_n=300", "device=cpu", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
-    if _installed("hydra_plugins.hydra_optuna_sweeper"):
+    if installed("hydra_plugins.hydra_optuna_sweeper"):
         assert out.returncode == 0, out.stderr[-2000:]
         best = OmegaConf.load(sweep / "optimization_results.yaml")
         values = [json.loads((sweep / r / "result.json").read_text())["best"]["value"] for r in ("0", "1")]

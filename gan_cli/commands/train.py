@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -26,6 +26,7 @@ from gan_cli.metrics.evaluator import Settings, lower_is_better
 log = logging.getLogger(__name__)
 
 GROUPS = ("model", "loss", "data", "optimizer")
+PRECISION = {"fp32": None, "bf16": torch.bfloat16}
 SCATTER_POINTS = 1024  # a scatter plot of 2-D data needs more points than an image grid has tiles
 
 
@@ -36,7 +37,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float] | float:
         state = checkpoint.load(cfg.resume)
         cfg = resumed_config(state, cfg.resume, overrides)
         choices = state.get("choices", choices)
-    validate(cfg)
+    cfg.train = validate(cfg)  # typed, with the defaults of keys newer than the run being resumed
     world, dev = distributed.join(cfg.device, build.device)
     try:
         return _train(cfg, run_dir, state, choices, overrides, world, dev)
@@ -66,7 +67,7 @@ def _train(cfg: DictConfig, run_dir: Path, state: dict | None, choices: dict, ov
                  d_warmup=cfg.train.d_warmup,
                  log_every=cfg.train.log_every, sample_every=cfg.train.sample_every,
                  checkpoint_every=cfg.train.checkpoint_every, max_minutes=cfg.train.max_minutes,
-                 eval_every=cfg.train.get("eval_every", 0)),
+                 eval_every=cfg.train.eval_every, precision=PRECISION[cfg.train.precision]),
         run_dir=run_dir, device=dev, seed=cfg.seed,
         fixed=fixed,
         config=OmegaConf.to_container(cfg, resolve=True), choices=choices,
@@ -107,10 +108,10 @@ def _train(cfg: DictConfig, run_dir: Path, state: dict | None, choices: dict, ov
 
 def watch(cfg: DictConfig) -> Watch | None:
     """gan diagnose's detectors over the run as it logs, with the thresholds of conf/thresholds/."""
-    if not cfg.train.get("watch", True) or "thresholds" not in cfg:  # runs from before the watch resume without
+    if not cfg.train.watch or "thresholds" not in cfg:  # runs from before the watch resume without it
         return None
     return Watch(OmegaConf.to_container(cfg.thresholds, resolve=True), OmegaConf.to_container(cfg, resolve=True),
-                 cfg.train.get("stop_on") or ())
+                 cfg.train.stop_on)
 
 
 def hparams(choices: dict[str, str], overrides: list[str]) -> dict[str, Any]:
@@ -138,7 +139,7 @@ def record(run_dir: Path, trainer: Trainer, last: dict[str, float], overrides: l
 
 def evaluation(cfg: DictConfig, data, dev: torch.device) -> dict[str, Any]:
     """gan eval's metrics every train.eval_every steps, and which of them keeps checkpoints/best.pt."""
-    if not cfg.train.get("eval_every", 0):
+    if not cfg.train.eval_every:
         return {}
     evaluator, notes = build.evaluator(cfg, data, "auto", Settings(n=cfg.train.eval_n, seed=cfg.seed), dev)
     for note in notes:
@@ -160,7 +161,8 @@ def total_steps(train: DictConfig, n_samples: int) -> int:
 
 @dataclass
 class TrainKeys:
-    """The types of the train section; OmegaConf checks values against them (see conf/train.yaml)."""
+    """The types of the train section; OmegaConf checks values against them (see conf/train.yaml).
+    Keys added after the first release have defaults, so that older checkpoints still resume."""
 
     steps: int
     epochs: Optional[float]
@@ -173,15 +175,16 @@ class TrainKeys:
     sample_every: int
     checkpoint_every: int
     num_samples: int
-    watch: bool
-    stop_on: list[str]
-    eval_every: int
-    eval_metric: str
-    eval_n: int
     channels_last: bool
+    watch: bool = True
+    stop_on: list[str] = field(default_factory=list)
+    eval_every: int = 0
+    eval_metric: str = "auto"
+    eval_n: int = 2000
+    precision: str = "fp32"
 
 
-def validate(cfg: DictConfig) -> None:
+def validate(cfg: DictConfig) -> DictConfig:
     from omegaconf.errors import ValidationError
 
     try:
@@ -201,6 +204,8 @@ def validate(cfg: DictConfig) -> None:
     for key, value in positive.items():
         if not value > 0:
             raise UserError(f"{key}={value} must be positive")
+    if t.precision not in PRECISION:
+        raise UserError(f"train.precision={t.precision} is not one of {', '.join(PRECISION)}")
     if t.eval_every and t.eval_n <= 1:
         raise UserError(f"train.eval_n={t.eval_n} must be at least 2 samples (10000 is gan eval's default)")
     for key in ("log_every", "sample_every", "checkpoint_every", "d_warmup", "eval_every"):
@@ -208,6 +213,7 @@ def validate(cfg: DictConfig) -> None:
             raise UserError(f"train.{key}={t[key]} must be 0 (off) or a positive number of steps")
     if not 0 <= t.ema < 1:
         raise UserError(f"train.ema={t.ema} must be a decay in [0, 1) (0 turns the average off)")
+    return t
 
 
 def resumed_config(state: dict[str, Any], path: str, overrides: list[str]) -> DictConfig:
