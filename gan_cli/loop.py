@@ -150,7 +150,7 @@ class Trainer:
                     self._train_step(batches, meter)
                     bar.update(1)
                     at = lambda every: every > 0 and self.step % every == 0  # noqa: E731
-                    out_of_time = time.monotonic() > deadline
+                    out_of_time = self._together(time.monotonic() > deadline, at(s.log_every or 50))
                     done = self.step >= s.steps or out_of_time
                     if at(s.log_every) or done:
                         now = time.monotonic()
@@ -164,7 +164,7 @@ class Trainer:
                         self._timed(self._evaluate)
                     if at(s.checkpoint_every) and not done:
                         self._timed(self._checkpoint, periodic=True)
-                    if self.stopped is not None:
+                    if self._together(self.stopped is not None, at(s.log_every) or at(s.sample_every)):
                         break
                     if out_of_time:
                         log.info("train.max_minutes=%s reached at step %d: stopping", s.max_minutes, self.step)
@@ -185,6 +185,14 @@ class Trainer:
                 self.writer.close()
                 self._metrics_file.close()
         return last
+
+    def _together(self, flag: bool, now: bool) -> bool:
+        """A decision to leave the loop. Under torchrun every rank must leave at the same step, or the
+        others would wait forever in the next collective: the ranks decide together, and only at steps
+        where `now` holds (log and sample steps), so that other steps cost no communication."""
+        if self.world.size == 1:
+            return flag
+        return now and bool(self.world.sum(torch.tensor(int(flag), device=self.device)) > 0)
 
     def _d_update(self, batches, meter: Meter) -> Tensor:
         real, labels = next(batches)

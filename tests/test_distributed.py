@@ -70,3 +70,11 @@ def test_a_world_of_one_shards_nothing():
     x = torch.arange(6)
     assert world.main and world.shard(x) is x and world.shard(None) is None
     assert_close(distributed.World(rank=1, size=3).shard(x), torch.tensor([2, 3]))
+
+
+def test_a_time_budget_stops_every_rank_at_the_same_step(tmp_path):
+    # each rank reads its own clock; they must still leave the loop together, or one waits forever
+    run = tmp_path / "run"
+    torchrun("train", *SMALL, "train.steps=100000", "train.batch_size=8", "train.max_minutes=0.002",
+             f"hydra.run.dir={run}", cwd=tmp_path)
+    assert 0 < checkpoint.load(run / "checkpoints" / "last.pt")["step"] < 100000
