@@ -160,7 +160,7 @@ class Trainer:
                         bar.set_postfix({k: f"{last[k]:.3g}" for k in ("loss/d", "loss/g", "d/real", "d/fake")})
                     if at(s.sample_every) and not done:
                         self._timed(self._sample)
-                    if at(s.eval_every) and not done and self.evaluator is not None and self.world.main:
+                    if at(s.eval_every) and not done and self.best_metric is not None:
                         self._timed(self._evaluate)
                     if at(s.checkpoint_every) and not done:
                         self._timed(self._checkpoint, periodic=True)
@@ -170,7 +170,7 @@ class Trainer:
                         log.info("train.max_minutes=%s reached at step %d: stopping", s.max_minutes, self.step)
                         break
             self._sample()
-            if self.evaluator is not None and self.world.main:
+            if self.best_metric is not None:
                 self._evaluate()
             self._checkpoint(periodic=False)
             if self.world.main and self.hparams:
@@ -284,7 +284,9 @@ class Trainer:
 
     def _evaluate(self) -> None:
         """The distribution metrics of G (its EMA when kept) now; checkpoints/best.pt when the chosen one improves."""
-        self._check_finite()
+        self._check_finite()  # on every rank: a collective under torchrun
+        if self.evaluator is None:  # ranks other than 0: rank 0 evaluates for the world
+            return
         values = self.evaluator(self.sampler)
         for name, value in values.items():
             self.writer.add_scalar(f"metrics/{name}", value, self.step)

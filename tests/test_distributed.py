@@ -78,3 +78,13 @@ def test_a_time_budget_stops_every_rank_at_the_same_step(tmp_path):
     torchrun("train", *SMALL, "train.steps=100000", "train.batch_size=8", "train.max_minutes=0.002",
              f"hydra.run.dir={run}", cwd=tmp_path)
     assert 0 < checkpoint.load(run / "checkpoints" / "last.pt")["step"] < 100000
+
+
+def test_evaluation_during_data_parallel_training(tmp_path):
+    # rank 0 evaluates for the world; the NaN check around it is a collective every rank takes part in
+    run = tmp_path / "run"
+    torchrun("train", "experiment=gan_toy_ring", "train.steps=20", "train.batch_size=32", "train.log_every=5",
+             "train.sample_every=0", "train.checkpoint_every=0", "train.eval_every=10", "train.eval_n=200",
+             "device=cpu", f"hydra.run.dir={run}", cwd=tmp_path)
+    rows = [json.loads(line) for line in (run / "evals.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [10, 20] and (run / "checkpoints" / "best.pt").is_file()

@@ -73,7 +73,7 @@ def _train(cfg: DictConfig, run_dir: Path, state: dict | None, choices: dict, ov
         config=OmegaConf.to_container(cfg, resolve=True), choices=choices,
         ema_decay=cfg.train.ema,
         watch=watch(cfg),
-        **evaluation(cfg, parts.data, dev),
+        **evaluation(cfg, parts.data, dev, world),
         world=world,
         hparams=hparams(choices, overrides),
     )
@@ -137,10 +137,13 @@ def record(run_dir: Path, trainer: Trainer, last: dict[str, float], overrides: l
     (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
-def evaluation(cfg: DictConfig, data, dev: torch.device) -> dict[str, Any]:
-    """gan eval's metrics every train.eval_every steps, and which of them keeps checkpoints/best.pt."""
+def evaluation(cfg: DictConfig, data, dev: torch.device, world: World) -> dict[str, Any]:
+    """gan eval's metrics every train.eval_every steps, and which of them keeps checkpoints/best.pt.
+    Under torchrun rank 0 alone evaluates: the others get no evaluator (and train no classifier)."""
     if not cfg.train.eval_every:
         return {}
+    if not world.main:
+        return {"evaluator": None, "best_metric": cfg.train.eval_metric}
     evaluator, notes = build.evaluator(cfg, data, "auto", Settings(n=cfg.train.eval_n, seed=cfg.seed), dev)
     for note in notes:
         log.warning("%s", note)
