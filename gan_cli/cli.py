@@ -120,8 +120,9 @@ def _hydra_main(name: str, command: Command):
             if isinstance(e, Exception):
                 raise _JobFailed(e) from e
             raise
-        if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 writes: drop the others' empty dirs
-            _discard_unfinished(run_dir)
+        # a command that wrote its results elsewhere (eval, diagnose, report write beside the run they
+        # read; under torchrun only rank 0 writes) leaves no directory of bare bookkeeping behind
+        _discard_unfinished(run_dir)
         return result
 
     task.__name__ = name

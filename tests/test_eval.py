@@ -100,6 +100,7 @@ def test_gan_eval_on_a_toy_checkpoint_writes_metrics_json(toy_checkpoint, tmp_pa
     assert 0 <= m["modes_covered"] <= 8 and 0 <= m["precision_points"] <= 1
     assert report["step"] == 60 and report["n"] == 2000
     assert "fd_points" in out.stdout and "modes_covered" in out.stdout
+    assert not (tmp_path / "outputs" / "eval").exists()  # the results are beside the checkpoint: no empty dir
     # the run directory works as well as its checkpoint, and the same seed gives the same numbers
     again = gan("eval", f"checkpoint={toy_checkpoint.parent.parent}", "n=2000", "metrics=[fd_points]",
                 f"cache_dir={tmp_path}", cwd=tmp_path, check=True)
