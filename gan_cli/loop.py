@@ -76,6 +76,7 @@ class Trainer:
         self.world = world  # under torchrun: this process's rank; rank 0 alone writes
         self.hparams = hparams  # what distinguishes this run in a sweep, for TensorBoard's HParams tab
         self.writer = None
+        self._real: Tensor | None = None  # see _real_reference
 
     # -- state ---------------------------------------------------------------------------------------
 
@@ -261,13 +262,20 @@ class Trainer:
         with torch.no_grad():
             fake = G(self.fixed.z, self.fixed.y)
         G.train(was_training)
-        real = self.data.first(2048 if fake.ndim == 2 else len(fake))  # 2-D: generated over real points
         if self.world.main:
-            image = visuals.picture(fake, real if fake.ndim == 2 else None, self.data.scale, nrow=self.fixed.nrow)
+            image = visuals.picture(fake, self._real_reference(fake) if fake.ndim == 2 else None, self.data.scale,
+                                    nrow=self.fixed.nrow)
             path = self._write_picture("samples/fake", image, self.run_dir / "samples" / f"step_{self.step:07d}.png")
             log.info("step %d: samples in %s", self.step, path)
         if self.watch is not None:
-            self._report(self.watch.samples(self.step, fake, real[:len(fake)]))
+            self._report(self.watch.samples(self.step, fake, self._real_reference(fake)[:len(fake)]))
+
+    def _real_reference(self, fake: Tensor) -> Tensor:
+        """The real samples pictures and the diversity probe compare against: read once, then reused
+        (a folder data set would otherwise be read from disk at every picture)."""
+        if self._real is None:
+            self._real = self.data.first(2048 if fake.ndim == 2 else len(fake))  # 2-D: a scatter's worth
+        return self._real
 
     def _report(self, findings: list[Finding]) -> None:
         """A failure the watch sees for the first time: a warning, TensorBoard text, and a stop if asked."""

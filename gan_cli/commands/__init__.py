@@ -22,3 +22,10 @@ def run_overrides(run_dir: Path) -> str:
 
     saved = run_dir / ".hydra" / "overrides.yaml"
     return " ".join(OmegaConf.load(saved)) if saved.is_file() else ""
+
+
+def format_number(value) -> str:
+    """A metric in a table: integers as they are, floats to 4 significant digits, a missing one as -."""
+    if value is None:
+        return "-"
+    return str(value) if isinstance(value, int) else f"{value:.4g}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -18,12 +17,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_cli import build, checkpoint
 from gan_cli.commands.sample import generator_from
-from gan_cli.commands import run_overrides
+from gan_cli.commands import format_number, run_overrides
 from gan_cli.errors import UserError
 from gan_cli.metrics.evaluator import Settings, lower_is_better
 
 log = logging.getLogger(__name__)
-
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
@@ -91,12 +89,6 @@ def _write(path: Path, name: str, report: dict) -> None:
     tmp.replace(path)
 
 
-def _fmt(value) -> str:
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:.4g}" if math.isfinite(value) else str(value)
-
-
 def format_table(report: dict) -> str:
     lines = [f"{report['checkpoint']} (step {report['step']}), {report['n']} samples against {report['data']}'s "
              f"training split, {report['seconds']} s"]
@@ -108,7 +100,8 @@ def format_table(report: dict) -> str:
         if name.endswith("_std"):
             continue
         std = metrics.get(f"{name}_std")
-        lines.append(f"  {name:<{width}}  {_fmt(value)}" + (f" +- {_fmt(std)}" if std is not None else ""))
+        lines.append(f"  {name:<{width}}  {format_number(value)}"
+                     + (f" +- {format_number(std)}" if std is not None else ""))
     lines += [f"  note: {note}" for note in report["notes"]]
     lines.append(f"written: {Path(report['checkpoint']).parent / 'metrics.json'}")
     return "\n".join(lines)
@@ -131,7 +124,7 @@ def sweep(cfg: DictConfig, runs: list[Path]) -> dict:
     lines = [f"{len(runs)} runs, sorted by {key} ({'lower' if sign == 1 else 'higher'} first):",
              "  ".join(["run".ljust(4)] + [c[:14].rjust(14) for c in columns] + ["overrides"])]
     for path, metrics, extra in rows:
-        cells = [_fmt(metrics[c]).rjust(14) if c in metrics else "-".rjust(14) for c in columns]
+        cells = [format_number(metrics.get(c)).rjust(14) for c in columns]
         lines.append("  ".join([path.parent.parent.name.ljust(4)] + cells + [extra]))
     print("\n".join(lines))
     return {"runs": [{"checkpoint": str(p), "metrics": m} for p, m, _ in rows], "sort_by": key}

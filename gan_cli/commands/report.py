@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from gan_cli.commands import run_overrides
+from gan_cli.commands import format_number, run_overrides
 from gan_cli.errors import UserError
 from gan_cli.metrics.evaluator import lower_is_better
 
@@ -87,18 +87,12 @@ def _verdict(path: Path) -> str:
     return report["verdict"].replace("_", " ")
 
 
-def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    return str(value) if isinstance(value, int) else f"{value:.4g}"
-
-
 def _table(rows: list[dict], columns: list[str], key: str, sign: int) -> str:
     width = {c: max(len(c), 8) for c in columns}
     head = "  ".join(["run".ljust(4)] + [c.rjust(width[c]) for c in columns] + ["verdict".ljust(20), "overrides"])
     lines = [f"{len(rows)} runs, sorted by {key} ({'lower' if sign == 1 else 'higher'} first):", head]
     for r in rows:
-        cells = [_fmt(r["values"].get(c)).rjust(width[c]) for c in columns]
+        cells = [format_number(r["values"].get(c)).rjust(width[c]) for c in columns]
         lines.append("  ".join([r["path"].name.ljust(4)] + cells + [r["verdict"][:20].ljust(20), r["differs"]]))
     return "\n".join(lines)
 
@@ -112,7 +106,7 @@ def _csv(path: Path, rows: list[dict], columns: list[str]) -> None:
 
 
 def _html(path: Path, sweep: Path, rows: list[dict], columns: list[str], key: str) -> None:
-    cell = lambda v: f"<td>{html.escape(_fmt(v))}</td>"  # noqa: E731
+    cell = lambda v: f"<td>{html.escape(format_number(v))}</td>"  # noqa: E731
     body = []
     for r in rows:
         img = (f'<img src="{html.escape(str(r["grid"].relative_to(sweep)))}" width="160">' if r["grid"] else "")

@@ -69,6 +69,11 @@ class TensorData:
     def first(self, n: int) -> Tensor:
         return to_unit_range(self.samples[:n])
 
+    def draw(self, n: int, seed: int) -> Tensor:
+        """n samples in [-1, 1] drawn without replacement, the same for the same seed: a reference set."""
+        idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
+        return to_unit_range(self.samples[idx])
+
 
 class LoaderData:
     """A torch Dataset of uint8 CHW tensors, streamed through a DataLoader with workers."""
@@ -106,3 +111,7 @@ class LoaderData:
 
     def first(self, n: int) -> Tensor:
         return to_unit_range(torch.stack([self.dataset[i][0] for i in range(min(n, len(self)))]))
+
+    def draw(self, n: int, seed: int) -> Tensor:
+        """A reference set from a folder streamed from disk: its first n samples (the seed is unused)."""
+        return self.first(n)

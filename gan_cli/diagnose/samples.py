@@ -11,18 +11,18 @@ from torch import Tensor
 
 from gan_cli import build, checkpoint
 from gan_cli.commands.sample import generator_from
-from gan_cli.data.source import to_unit_range
 from gan_cli.diagnose.diversity import Probe, spread
-from gan_cli.latent import seeded_latents
+from gan_cli.metrics.evaluator import generate
 
 
-def probe(path: Path, state: dict, data, n: int, seed: int, t: dict, device: torch.device,
+def probe(path: Path, state: dict, data, real: Tensor, seed: int, t: dict, device: torch.device,
           classifier=None) -> Probe:
+    """Samples of one checkpoint (as many as `real` holds): their spread against `real`, and the
+    classes (or toy modes) they cover."""
+    n = len(real)
     G = generator_from(state, path, device)
-    latents = seeded_latents(n, G.z_dim, seed, G.num_classes)
-    with torch.no_grad():
-        fake = G(latents.z.to(device), None if latents.y is None else latents.y.to(device)).cpu()
-    diversity, duplicates = spread(fake, _real(data, n, seed), t)
+    fake = generate(G, n, seed, n, device)
+    diversity, duplicates = spread(fake, real, t)
     covered = of = counts = None
     if hasattr(data, "centers"):  # toy mixture: which component each sample is nearest to
         nearest = torch.cdist(fake.float() * data.scale, data.centers).argmin(dim=1)
@@ -34,14 +34,6 @@ def probe(path: Path, state: dict, data, n: int, seed: int, t: dict, device: tor
         covered, of = int((counts >= t["classes"] * n).sum()), data.num_classes
     return Probe(state["step"], diversity, duplicates,
                  covered, of, None if counts is None else counts.tolist(), fake[:16])
-
-
-def _real(data, n: int, seed: int) -> Tensor:
-    """n real samples in [-1, 1], drawn at random (seeded) from the data set."""
-    if not hasattr(data, "samples"):  # a folder read through a DataLoader: its first n
-        return data.first(n)
-    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
-    return to_unit_range(data.samples[idx])
 
 
 def checkpoints(run_dir: Path, most: int) -> list[Path]:
@@ -62,11 +54,12 @@ def measure(run_dir: Path, n: int, seed: int, most: int, t: dict, device: torch.
     cfg = OmegaConf.create(first["config"])
     data = build.data(cfg)
     net = build.classifier(cfg, data)
+    real = data.draw(n, seed)  # one reference set for every checkpoint
     probes, seen = [], set()
     for path in paths:
         state = checkpoint.load(path)
         if state["step"] in seen:  # last.pt repeats the final periodic checkpoint
             continue
         seen.add(state["step"])
-        probes.append(probe(path, state, data, n, seed, t, device, net))
+        probes.append(probe(path, state, data, real, seed, t, device, net))
     return probes

@@ -103,19 +103,12 @@ def extract(extractor: nn.Module, samples: Tensor, batch_size: int, device: torc
 def reference(extractor: nn.Module, data, n: int, seed: int, batch_size: int, device: torch.device,
               cache_dir: Path | None) -> Tensor:
     """Features of n training samples drawn without replacement (seeded), cached by what fixes them."""
-    from gan_cli.data.source import to_unit_range
-
     n = min(n, len(data))
     key = f"{data.name}_{'x'.join(map(str, data.shape))}_{extractor.name}_n{n}_seed{seed}.pt"
     path = cache_dir / key if cache_dir is not None else None
     if path is not None and path.is_file():
         return torch.load(path, weights_only=True)["features"]
-    if hasattr(data, "samples"):
-        idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
-        samples = to_unit_range(data.samples[idx]) if data.samples.dtype == torch.uint8 else data.samples[idx]
-    else:  # a folder streamed from disk: its first n
-        samples = data.first(n)
-    features, _ = extract(extractor, samples, batch_size, device)
+    features, _ = extract(extractor, data.draw(n, seed), batch_size, device)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
