@@ -1,5 +1,9 @@
 """The one place that turns config into objects (hydra.utils.instantiate). Everything built here takes
-plain arguments, so models, losses and the loop also run without Hydra."""
+plain arguments, so models, losses and the loop also run without Hydra.
+
+Before anything is imported or built, a config's `_target_` values are checked against gan-cli's own
+components and the command line's `trust=` (gan_cli/targets.py), and its values against the types the
+component declares (gan_cli/typecheck.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +13,27 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from gan_cli import targets
 from gan_cli.errors import UserError, first_line
 from gan_cli.losses import GANLoss
+from gan_cli.typecheck import check_arguments
 
 
-def instantiate(node: DictConfig, where: str, **kwargs):
-    """hydra.utils.instantiate, with our own UserErrors passed through unwrapped."""
+def instantiate(node: DictConfig, where: str, trust=(), **kwargs):
+    """hydra.utils.instantiate of a checked node, with our own UserErrors passed through unwrapped.
+    `trust`: the command line's trust= list (the root config's `trust`), never a checkpoint's."""
     from hydra.errors import InstantiationException
+    from hydra.utils import get_object
     from hydra.utils import instantiate as hydra_instantiate
+    from omegaconf import OmegaConf
 
+    tree = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+    targets.check(tree, trust, where)
+    try:
+        fn = get_object(tree[targets.KEY])
+    except Exception as e:  # noqa: BLE001 - a trusted module that does not import, or a misspelt name
+        raise UserError(f"{where}._target_={tree[targets.KEY]} cannot be loaded: {first_line(e)}") from None
+    check_arguments(fn, {k: v for k, v in tree.items() if not (k.startswith("_") and k.endswith("_"))}, where)
     try:
         return hydra_instantiate(node, **kwargs)
     except InstantiationException as e:
@@ -55,7 +71,13 @@ def _job_number() -> int:
 
 
 def data(cfg: DictConfig):
-    return instantiate(cfg.data, "data")
+    return instantiate(cfg.data, "data", trusted(cfg))
+
+
+def trusted(cfg: DictConfig) -> list[str]:
+    """The modules the command line trusts beyond gan-cli's own (checkpoint.load puts the command line's
+    list into a checkpoint's config, so this never reads a file's)."""
+    return list(cfg.get("trust") or [])
 
 
 def classifier(cfg: DictConfig, data) -> nn.Module | None:
@@ -71,7 +93,7 @@ def classifier(cfg: DictConfig, data) -> nn.Module | None:
         return None
     test_cfg = cfg.data.copy()
     test_cfg.split = "test"
-    test = instantiate(OmegaConf.create(OmegaConf.to_container(test_cfg)), "data")
+    test = instantiate(OmegaConf.create(OmegaConf.to_container(test_cfg)), "data", trusted(cfg))
     return small_cnn.cached(data.name, data, test, Path(cfg.data.root).expanduser() / "classifiers")
 
 
@@ -112,12 +134,12 @@ def evaluator(cfg: DictConfig, data, metrics, settings, device: torch.device, in
 
 def models(cfg: DictConfig, shape: tuple[int, ...], num_classes: int | None) -> tuple[nn.Module, nn.Module]:
     """G and D for data of this shape; conditional models (model.conditional) also get the class count."""
-    return (generator(cfg, shape, num_classes), instantiate(cfg.model.d, "model.d", shape=shape,
+    return (generator(cfg, shape, num_classes), instantiate(cfg.model.d, "model.d", trusted(cfg), shape=shape,
                                                              **_labels(cfg, num_classes)))
 
 
 def generator(cfg: DictConfig, shape: tuple[int, ...], num_classes: int | None) -> nn.Module:
-    return instantiate(cfg.model.g, "model.g", shape=tuple(shape), **_labels(cfg, num_classes))
+    return instantiate(cfg.model.g, "model.g", trusted(cfg), shape=tuple(shape), **_labels(cfg, num_classes))
 
 
 def _labels(cfg: DictConfig, num_classes: int | None) -> dict:
@@ -131,7 +153,7 @@ def _labels(cfg: DictConfig, num_classes: int | None) -> dict:
 
 
 def loss(cfg: DictConfig) -> GANLoss:
-    return instantiate(cfg.loss, "loss")
+    return instantiate(cfg.loss, "loss", trusted(cfg))
 
 
 def optimizers(cfg: DictConfig, G: nn.Module, D: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
@@ -141,7 +163,7 @@ def optimizers(cfg: DictConfig, G: nn.Module, D: nn.Module) -> tuple[torch.optim
         # torch.optim accepts lr=0, a run that learns nothing
         if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
             raise UserError(f"optimizer.{side}.lr={lr} must be positive")
-        make = instantiate(cfg.optimizer[side], f"optimizer.{side}")
+        make = instantiate(cfg.optimizer[side], f"optimizer.{side}", trusted(cfg))
         try:
             out.append(make(net.parameters()))
         except Exception as e:  # noqa: BLE001 - torch.optim's own checks ("Invalid beta parameter ...")

@@ -100,6 +100,8 @@ class WGAN(Wasserstein):
     critic to [-clip, clip] after each update."""
 
     def __init__(self, clip: float = 0.01):
+        if not clip > 0:
+            raise UserError(f"loss.clip={clip} must be positive (paper: 0.01)")
         self.clip = clip
 
     def after_d_step(self, D: nn.Module) -> None:
@@ -116,6 +118,8 @@ class WGANGP(Wasserstein):
     xhat = eps * x + (1 - eps) * G(z), eps ~ U[0, 1] per sample;  L_G = -E[D(G(z))]."""
 
     def __init__(self, gp_weight: float = 10.0):
+        if gp_weight < 0:
+            raise UserError(f"loss.gp_weight={gp_weight} must be 0 or positive (paper: 10)")
         self.gp_weight = gp_weight
 
     def check(self, D: nn.Module) -> None:

@@ -154,6 +154,7 @@ def test_default_data_mnist_trains_end_to_end(tmp_path, mnist_root):
 
 def test_divergence_exits_nonzero_with_the_step(tmp_path):
     out = gan("train", *TINY, "train.steps=6", "train.log_every=1", "loss._target_=tests.helpers.NaNAfter",
+              "trust=[tests.helpers]",
               "+loss.after=2", cwd=tmp_path)
     assert out.returncode == 2 and "became NaN or infinite at step 3" in out.stderr, out.stderr
     assert "last good checkpoint is" in out.stderr

@@ -279,7 +279,8 @@ BAD = [
     (["z_file={tmp}/nowhere.pt", "a=[1]", "expr=a"], "z_file={tmp}/nowhere.pt does not exist"),
     (["z_file={tmp}/garbage.pt", "expr=a"], "z_file={tmp}/garbage.pt is unreadable"),
     (["z_file={tmp}/wide.pt", "expr=a"], "group a holds z of size 5, but this generator takes z_dim=8"),
-    (["checkpoint={tmp}/no_latent.pt", "a=[1]", "expr=a"], "this checkpoint's generator has no latent input"),
+    (["checkpoint={tmp}/no_latent.pt", "a=[1]", "expr=a", f"trust=[{__name__}]"],
+     "this checkpoint's generator has no latent input"),
     (["checkpoint=null"], "checkpoint= is required"),
 ]
 

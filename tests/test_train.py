@@ -76,7 +76,8 @@ def test_ema_weights_are_kept_and_used(tmp_path):
 
 def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     cfg = compose_config(overrides=TINY + ["train.steps=8", "train.log_every=1",
-                                           "loss._target_=tests.helpers.NaNAfter", "+loss.after=3"])
+                                           "loss._target_=tests.helpers.NaNAfter", "trust=[tests.helpers]",
+                                           "+loss.after=3"])
     with pytest.raises(Diverged, match="at step 4.*last good checkpoint"):
         run(cfg, tmp_path)
     state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")

@@ -46,18 +46,19 @@ def checkpoints(run_dir: Path, most: int) -> list[Path]:
     return periodic + ([last] if last.is_file() else [])
 
 
-def measure(run_dir: Path, n: int, seed: int, most: int, t: dict, device: torch.device) -> list[Probe]:
+def measure(run_dir: Path, n: int, seed: int, most: int, t: dict, device: torch.device,
+            trust=()) -> list[Probe]:
     paths = checkpoints(run_dir, most)
     if not paths:
         return []
-    first = checkpoint.load(paths[-1])
+    first = checkpoint.load(paths[-1], trust=trust)
     cfg = OmegaConf.create(first["config"])
     data = build.data(cfg)
     net = build.classifier(cfg, data)
     real = data.draw(n, seed)  # one reference set for every checkpoint
     probes, seen = [], set()
     for path in paths:
-        state = checkpoint.load(path)
+        state = checkpoint.load(path, trust=trust)
         if state["step"] in seen:  # last.pt repeats the final periodic checkpoint
             continue
         seen.add(state["step"])

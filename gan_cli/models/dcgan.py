@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_cli.errors import UserError
-from gan_cli.models.layers import add_spectral_norm, norm_layer, square_image, with_one_hot
+from gan_cli.models.layers import add_spectral_norm, norm_layer, require_positive, square_image, with_one_hot
 
 BASES = (4, 7)
 
@@ -53,6 +53,9 @@ class Generator(nn.Module):
     def __init__(self, z_dim: int, shape: Sequence[int], width: int = 64, num_classes: int | None = None,
                  embed_dim: int = 0):
         super().__init__()
+        require_positive("model.g", z_dim=z_dim, width=width)
+        if embed_dim < 0:
+            raise UserError(f"model.g.embed_dim={embed_dim}: 0 (one-hot labels) or a positive embedding size")
         channels, resolution = square_image(shape, "dcgan")
         base, n = upsampling_plan(resolution)
         self.z_dim = z_dim
@@ -93,6 +96,7 @@ class Discriminator(nn.Module):
     def __init__(self, shape: Sequence[int], width: int = 64, norm: str = "batch",
                  spectral_norm: bool = False, num_classes: int | None = None, conditioning: str = "concat"):
         super().__init__()
+        require_positive("model.d", width=width)
         channels, resolution = square_image(shape, "dcgan")
         base, n = upsampling_plan(resolution)
         if conditioning not in CONDITIONINGS:

@@ -7,6 +7,16 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrizations
 
+from gan_cli.errors import UserError
+
+
+def require_positive(prefix: str, **sizes: int) -> None:
+    """Sizes of a network (widths, layer counts, z_dim) that must be at least 1: torch would build a
+    zero-width layer without a word and train nothing."""
+    for key, value in sizes.items():
+        if value < 1:
+            raise UserError(f"{prefix}.{key}={value} must be a positive integer")
+
 
 def add_spectral_norm(net: nn.Module) -> nn.Module:
     """Miyato et al. 2018: divide each weight by its largest singular value, estimated by one power

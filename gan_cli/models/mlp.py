@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from gan_cli.models.layers import Maxout, add_spectral_norm, with_one_hot
+from gan_cli.errors import UserError
+from gan_cli.models.layers import Maxout, add_spectral_norm, require_positive, with_one_hot
 
 
 class Generator(nn.Module):
@@ -22,6 +23,7 @@ class Generator(nn.Module):
         (Metz et al. 2017): an unbounded critic can push samples into tanh's flat tails, where no
         gradient brings them back (measured: WGAN-GP and hinge ended on the border, 0/8 modes)."""
         super().__init__()
+        require_positive("model.g", z_dim=z_dim, hidden=hidden, layers=layers)
         self.z_dim = z_dim
         self.num_classes = num_classes
         self.shape = tuple(shape)
@@ -45,6 +47,9 @@ class Discriminator(nn.Module):
     def __init__(self, shape: Sequence[int], hidden: int = 240, pieces: int = 5, layers: int = 2,
                  dropout: float = 0.5, spectral_norm: bool = False, num_classes: int | None = None):
         super().__init__()
+        require_positive("model.d", hidden=hidden, pieces=pieces, layers=layers)
+        if not 0 <= dropout < 1:
+            raise UserError(f"model.d.dropout={dropout} must be a probability in [0, 1)")
         self.num_classes = num_classes
         dims = [math.prod(shape) + (num_classes or 0)] + [hidden] * layers
         body: list[nn.Module] = []

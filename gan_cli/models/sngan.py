@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_cli.errors import UserError
-from gan_cli.models.layers import add_spectral_norm, square_image
+from gan_cli.models.layers import add_spectral_norm, require_positive, square_image
 
 BASE = 4  # side of G's first feature map
 
@@ -113,6 +113,7 @@ class DBlock(nn.Module):
 class Generator(nn.Module):
     def __init__(self, z_dim: int, shape: Sequence[int], width: int = 256):
         super().__init__()
+        require_positive("model.g", z_dim=z_dim, width=width)
         channels, resolution = square_image(shape, "sngan")
         n = upsampling_plan(resolution)
         self.z_dim = z_dim
@@ -132,6 +133,7 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     def __init__(self, shape: Sequence[int], width: int = 128, spectral_norm: bool = True):
         super().__init__()
+        require_positive("model.d", width=width)
         channels, resolution = square_image(shape, "sngan")
         n = upsampling_plan(resolution)
         self.num_classes = None  # unconditional, like G; y is ignored
