@@ -6,18 +6,21 @@ Hydra and turns bad input into one line on stderr and a non-zero exit, never a t
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
 import os
 import re
-import shutil
+import signal
 import sys
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gan_cli.errors import UserError
 
 EXIT_USER_ERROR = 2
+# Faults of the machine, not of the program: one line naming the path, like bad input
+_DISK_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES}
 
 
 class _JobFailed(BaseException):
@@ -26,6 +29,17 @@ class _JobFailed(BaseException):
     def __init__(self, error: Exception):
         super().__init__(error)
         self.error = error
+
+
+class _SweepJobFailed(Exception):
+    """A sweep's job that failed on bad input: already reported in one line. A plain Exception, so Hydra
+    records the job as failed and runs the next one (its convention for sweeps)."""
+
+
+@dataclass
+class _Sweep:
+    jobs: int = 0
+    failed: list[str] = field(default_factory=list)  # "job N (overrides)"
 
 
 @dataclass(frozen=True)
@@ -72,24 +86,84 @@ def main(argv: list[str] | None = None) -> None:
     # Let Hydra's own errors reach us as exceptions, so we can print them as one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     sys.argv = [f"gan {name}", *overrides]
-    started = time.time()
+    sweep = _Sweep()
+    from gan_cli import rundir
+
+    previous = signal.signal(signal.SIGTERM, _terminated)  # SLURM and Kubernetes ask with SIGTERM: stop like Ctrl-C
     try:
         try:
-            _hydra_main(name, command)()
-        except _JobFailed as failed:
+            with _one_line_per_failed_job(sweep):
+                _hydra_main(name, command, sweep, overrides)()
+        except (_JobFailed, rundir.Refused) as failed:
             raise failed.error from None
-        except BaseException:
-            if "-m" in overrides or "--multirun" in overrides:
-                _discard_unfinished_sweeps(overrides, started)
-            raise
+        finally:
+            for path in list(rundir.claims()):  # a sweep that failed before its first job, a refused run
+                rundir.discard_bare(path)
+    except Terminated as e:
+        _fail(f"gan {name}: stopped by SIGTERM{_kept(e)}", code=128 + signal.SIGTERM)
+    except _SweepJobFailed:
+        _fail(f"gan {name}: {len(sweep.failed)} of {sweep.jobs} jobs failed ({', '.join(sweep.failed)}); "
+              f"the others ran to the end")
     except UserError as e:
         _fail(f"gan {name}: error: {e}")
-    except KeyboardInterrupt:
-        _fail(f"gan {name}: interrupted", code=130)
+    except KeyboardInterrupt as e:
+        _fail(f"gan {name}: interrupted{_kept(e)}", code=130)
+    except OSError as e:
+        if e.errno not in _DISK_ERRORS:
+            raise
+        _fail(f"gan {name}: error: cannot write {e.filename or 'a file'}: {e.strerror}; free space, or choose "
+              f"another directory (hydra.run.dir=...)")
     except Exception as e:  # noqa: BLE001 - only Hydra/OmegaConf errors are reworded; the rest re-raise
         if not _is_config_error(e):
             raise
-        _fail(f"gan {name}: error: {_config_error_line(e)} (`gan {name} --cfg job` shows the config)")
+        _fail(f"gan {name}: error: {_config_error_line(e, overrides)} (`gan {name} --cfg job` shows the config)")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        rundir.release_all()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered as an interruption: everything that keeps work on Ctrl-C (training's final
+    checkpoint) keeps it on SIGTERM too."""
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _kept(interruption: BaseException) -> str:
+    """What an interrupted training run kept (loop.Trainer notes it on the interruption)."""
+    step, path = getattr(interruption, "step", None), getattr(interruption, "checkpoint", None)
+    if step is None:
+        return ""
+    if path is None:
+        return f" at step {step}, before its first checkpoint"
+    return f" at step {step}; checkpoint kept: {path} (go on with gan train resume={path})"
+
+
+@contextlib.contextmanager
+def _one_line_per_failed_job(sweep: _Sweep):
+    """Hydra writes "Error executing job with overrides: [...]" to stderr when a sweeper collects a failed
+    job. The task has already said which job failed and why, in one line: drop Hydra's repetition."""
+
+    class Filtered:
+        def __init__(self, stream):
+            self.stream = stream
+
+        def write(self, text: str) -> int:
+            if sweep.failed and text.startswith("Error executing job with overrides:"):
+                return len(text)
+            return self.stream.write(text)
+
+        def __getattr__(self, name):
+            return getattr(self.stream, name)
+
+    original = sys.stderr
+    sys.stderr = Filtered(original)
+    try:
+        yield
+    finally:
+        sys.stderr = original
 
 
 def _register_resolvers() -> None:
@@ -104,58 +178,47 @@ def _register_resolvers() -> None:
         OmegaConf.register_new_resolver("gan_devices", devices)
 
 
-def _hydra_main(name: str, command: Command):
+def _hydra_main(name: str, command: Command, sweep: _Sweep, given: list[str]):
     import hydra
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
 
+    from gan_cli import rundir, targets
     from gan_cli.paths import config_dir
 
     def task(cfg):
-        run_dir = Path(HydraConfig.get().runtime.output_dir)
-        run = importlib.import_module(command.module).run
+        hc = HydraConfig.get()
+        run_dir = Path(hc.runtime.output_dir)
+        in_sweep = hc.mode == RunMode.MULTIRUN
         try:
-            result = run(cfg, run_dir)
+            if in_sweep:
+                sweep.jobs += 1
+                rundir.claim_job(run_dir)
+            # the command line (and any config file it composed) names only our components or trusted ones
+            targets.check(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False), cfg.get("trust"),
+                          "the config")
+            result = importlib.import_module(command.module).run(cfg, run_dir)
         except BaseException as e:
-            _discard_unfinished(run_dir)
-            if isinstance(e, Exception):
-                raise _JobFailed(e) from e
-            raise
+            rundir.discard_bare(run_dir)
+            rundir.release(run_dir)
+            if not isinstance(e, Exception):
+                raise
+            if in_sweep and (isinstance(e, UserError) or _is_config_error(e)):
+                job = f"job {hc.job.num} ({' '.join(o for o in hc.overrides.task if o not in given) or 'no overrides'})"
+                line = str(e) if isinstance(e, UserError) else _config_error_line(e, list(hc.overrides.task))
+                print(f"gan {name}: {job}: error: {line}", file=sys.stderr)
+                sweep.failed.append(job)
+                raise _SweepJobFailed(line) from None  # Hydra records it and runs the next job
+            raise _JobFailed(e) from e
         # a command that wrote its results elsewhere (eval, diagnose, report write beside the run they
         # read; under torchrun only rank 0 writes) leaves no directory of bare bookkeeping behind
-        _discard_unfinished(run_dir)
+        rundir.discard_bare(run_dir)
+        rundir.release(run_dir)
         return result
 
     task.__name__ = name
     return hydra.main(config_path=config_dir(), config_name=command.config, version_base="1.3")(task)
-
-
-def _discard_unfinished(run_dir: Path) -> None:
-    """Remove a run directory that holds nothing but Hydra's bookkeeping.
-
-    A run that failed before producing anything leaves no debris; one that wrote a checkpoint (or a
-    directory that already held other files) is kept untouched.
-    """
-    if not run_dir.is_dir():
-        return
-    bookkeeping = {".hydra", "multirun.yaml"} | {p.name for p in run_dir.glob("*.log")}
-    if {p.name for p in run_dir.iterdir()} <= bookkeeping:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        # and the <task>/<date> levels above it when this run was all they held
-        for parent in list(run_dir.parents)[:2]:
-            if parent == Path.cwd() or any(parent.iterdir()):
-                break
-            parent.rmdir()
-
-
-def _discard_unfinished_sweeps(overrides: list[str], since: float) -> None:
-    """A sweep that failed before its first job leaves a directory holding only Hydra's multirun.yaml:
-    remove the ones this command made (the hydra.sweep.dir given, or new ones under outputs/multirun)."""
-    given = [o.split("=", 1)[1] for o in overrides if o.startswith("hydra.sweep.dir=")]
-    candidates = [Path(g) for g in given] or list(Path("outputs", "multirun").glob("*/*"))
-    for sweep in candidates:
-        if (sweep.is_dir() and sweep.stat().st_ctime >= since - 1
-                and {p.name for p in sweep.iterdir()} <= {"multirun.yaml"}):
-            _discard_unfinished(sweep)
 
 
 def _is_config_error(e: Exception) -> bool:
@@ -165,9 +228,13 @@ def _is_config_error(e: Exception) -> bool:
     return isinstance(e, (HydraException, OmegaConfBaseException))
 
 
-def _config_error_line(e: Exception) -> str:
+def _config_error_line(e: Exception, overrides: list[str] = ()) -> str:
     """Hydra's multi-line composition errors, folded into one line that keeps what matters."""
     text = str(e).strip()
+    unquoted = [o for o in overrides if not o.isascii() and not re.search(r"""=\s*['"]""", o)]
+    if unquoted and re.search(r"token recognition error|mismatched input|NoViableAlt|no viable alternative", text):
+        return (f"Hydra cannot parse {unquoted[0]}: characters beyond ASCII must be quoted, e.g. "
+                f"""'{unquoted[0].split("=", 1)[0]}="{unquoted[0].split("=", 1)[-1]}"'""")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     head = lines[0] if lines else type(e).__name__
     if "Available options in" in text:

@@ -76,3 +76,25 @@ def test_a_sweep_over_a_key_that_does_not_exist(tmp_path):
     out = gan("train", "-m", "model.depth=2,3", "train.steps=1", f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
     assert out.returncode == 2 and "Could not override 'model.depth': Key 'depth' is not in struct" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "sweep").exists()
+
+
+def test_a_bad_job_fails_alone_and_the_sweep_goes_on(tmp_path):
+    """Hydra's convention: a job that fails is reported, named, and the others still run."""
+    from tests.helpers import TINY, gan_here
+
+    sweep = tmp_path / "sweep"
+    out = gan_here("train", "-m", *TINY, "optimizer.g.lr=2e-4,0,1e-4", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        "gan train: job 1 (optimizer.g.lr=0): error: optimizer.g.lr=0 must be positive",
+        "gan train: 1 of 3 jobs failed (job 1 (optimizer.g.lr=0)); the others ran to the end",
+    ]
+    assert (sweep / "0" / "checkpoints" / "last.pt").is_file() and (sweep / "2" / "checkpoints" / "last.pt").is_file()
+    assert not (sweep / "1").exists()  # the failed job left no directory of bare bookkeeping
+
+
+def test_a_path_beyond_ascii_gets_a_hint_to_quote_it(tmp_path):
+    from tests.helpers import gan_here, one_line_error
+
+    line = one_line_error(gan_here("train", "data=folder", "data.root=/tmp/données", cwd=tmp_path), "must be quoted")
+    assert """'data.root="/tmp/données"'""" in line
