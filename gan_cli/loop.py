@@ -19,7 +19,7 @@ from gan_cli import checkpoint, visuals
 from gan_cli.diagnose.detectors import Finding
 from gan_cli.diagnose.live import Watch
 from gan_cli.distributed import World
-from gan_cli.errors import UserError
+from gan_cli.errors import UserError, first_line
 from gan_cli.latent import Latents
 from gan_cli.losses import GANLoss
 from gan_cli.meter import Meter
@@ -46,6 +46,23 @@ class Diverged(UserError):
     """A loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
 
 
+def load_optimizer(opt: torch.optim.Optimizer, saved: dict[str, Any], path: str | Path, name: str) -> None:
+    """A resumed optimizer: its state (Adam's moments, step counts) from the checkpoint, its hyperparameters
+    (lr, betas, momentum, ...) from this run's config. torch's load_state_dict would restore the saved
+    hyperparameters too, so `resume=... optimizer.g.lr=1e-4` would go on at the old rate."""
+    configured = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
+    try:
+        opt.load_state_dict(saved)
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise UserError(f"resume={path}: {name} does not match the checkpoint's ({first_line(e)}); "
+                        f"a resumed run keeps its optimizer") from None
+    for group, hyper in zip(opt.param_groups, configured):
+        changed = {k: (group.get(k), v) for k, v in hyper.items() if group.get(k) != v}
+        for key, (old, new) in changed.items():
+            log.info("resume: %s.%s %s -> %s", name, key, old, new)
+        group.update(hyper)
+
+
 class Trainer:
     def __init__(self, G: nn.Module, D: nn.Module, loss: GANLoss, opt_g: torch.optim.Optimizer,
                  opt_d: torch.optim.Optimizer, data, schedule: Schedule, run_dir: Path,
@@ -67,6 +84,7 @@ class Trainer:
         self.step = 0
         self.data_position = 0  # real batches consumed; with the seed it fixes where the data stream is
         self.last_checkpoint: Path | None = None
+        self.last_checkpoint_step: int | None = None
         self._bad_steps = torch.zeros((), dtype=torch.int64, device=device)
         self._io_seconds = 0.0
         self.watch = watch  # gan diagnose's detectors, run on what the loop logs
@@ -107,8 +125,8 @@ class Trainer:
         checkpoint.load_weights(self.D, state["models"]["D"], path, "discriminator")
         if self.ema is not None and state.get("ema") is not None:
             checkpoint.load_weights(self.ema, state["ema"], path, "generator")
-        self.opt_g.load_state_dict(state["optimizers"]["G"])
-        self.opt_d.load_state_dict(state["optimizers"]["D"])
+        for name, opt in (("g", self.opt_g), ("d", self.opt_d)):
+            load_optimizer(opt, state["optimizers"][name.upper()], path, f"optimizer.{name}")
         self.step, self.data_position = state["step"], state["data_position"]
         torch.set_rng_state(state["rng"]["torch"])
         self.z_gen.set_state(state["rng"]["z"])
@@ -116,6 +134,7 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.fixed = Latents(**state["fixed"]).to(self.device)
         self.last_checkpoint = Path(path)  # the last good one, until this run writes its own
+        self.last_checkpoint_step = self.step
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -176,10 +195,23 @@ class Trainer:
             self._checkpoint(periodic=False)
             if self.world.main and self.hparams:
                 self._record_hparams(last)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interruption:  # Ctrl-C, or SIGTERM (cli.Terminated): keep the work done so far
             if self.world.main:
-                self._checkpoint(periodic=False)  # Ctrl-C keeps the work done so far
+                self._checkpoint(periodic=False)
             log.info("interrupted at step %d: checkpoint %s", self.step, self.last_checkpoint)
+            interruption.step, interruption.checkpoint = self.step, self.last_checkpoint  # for cli's one line
+            raise
+        except (Diverged, checkpoint.WriteError):
+            raise  # the last good checkpoint stays the last one; writing again would fail or keep NaN weights
+        except Exception:
+            # anything else (a data loader's fault, a bug) ends the run, but not its work: a final
+            # checkpoint of the weights, when they are still finite
+            if self.world.main and self.step > 0 and self.last_checkpoint_step != self.step:
+                try:
+                    self._checkpoint(periodic=False)
+                    log.error("training failed at step %d; checkpoint %s kept", self.step, self.last_checkpoint)
+                except (Diverged, UserError):
+                    pass
             raise
         finally:
             if self.world.main:
@@ -236,10 +268,12 @@ class Trainer:
         bad = int(self.world.sum(self._bad_steps))  # a NaN on any rank stops every rank
         if bad:
             first = self.step - bad + 1
-            kept = (f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
-                    else "no checkpoint was written before it")
-            raise Diverged(f"a loss became NaN or infinite at step {first}; training stopped and {kept} "
-                           f"(try a lower optimizer.d.lr / optimizer.g.lr)")
+            if self.last_checkpoint:
+                advice = (f"the last good checkpoint is {self.last_checkpoint}; go on from it at a lower rate: "
+                          f"gan train resume={self.last_checkpoint} optimizer.d.lr=... optimizer.g.lr=...")
+            else:
+                advice = "no checkpoint was written before it (try a lower optimizer.d.lr / optimizer.g.lr)"
+            raise Diverged(f"a loss became NaN or infinite at step {first}; training stopped and {advice}")
 
     def _log(self, meter: Meter, img_per_s: float) -> dict[str, float]:
         values = meter.read(self.world.mean)
@@ -331,7 +365,7 @@ class Trainer:
             checkpoint.copy(kept, last)
         else:
             checkpoint.save(last, self.state_dict())
-        self.last_checkpoint = last
+        self.last_checkpoint, self.last_checkpoint_step = last, self.step
 
     def _timed(self, fn, *args, **kwargs) -> None:
         """Run sampling or checkpointing outside the throughput measurement."""

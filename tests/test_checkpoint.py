@@ -6,25 +6,65 @@ import torch
 from gan_cli import checkpoint
 from gan_cli.errors import UserError
 from gan_cli.models import mlp
+from tests.helpers import gan_here, one_line_error
 
 
-def test_round_trip(tmp_path):
+@pytest.fixture()
+def state(tiny_checkpoint) -> dict:
+    """What gan train writes, without the format marker that save adds."""
+    return {k: v for k, v in torch.load(tiny_checkpoint, weights_only=True).items() if k != "format"}
+
+
+def test_round_trip(tmp_path, state):
     G = mlp.Generator(z_dim=3, shape=(2,), hidden=4)
     path = tmp_path / "c.pt"
-    checkpoint.save(path, {"models": {"G": G.state_dict()}, "step": 7, "config": {"a": [1, 2]}})
-    state = checkpoint.load(path)
-    assert state["step"] == 7 and state["config"] == {"a": [1, 2]}
+    checkpoint.save(path, {**state, "models": {"G": G.state_dict(), "D": {}}, "step": 7})
+    loaded = checkpoint.load(path)
+    assert loaded["step"] == 7 and loaded["config"] == {**state["config"], "trust": []}
     H = mlp.Generator(z_dim=3, shape=(2,), hidden=4)
-    checkpoint.load_weights(H, state["models"]["G"], path, "generator")
+    checkpoint.load_weights(H, loaded["models"]["G"], path, "generator")
     assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), H.state_dict().values()))
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left
 
 
-def test_save_replaces_atomically(tmp_path):
+def test_save_replaces_atomically(tmp_path, state):
     path = tmp_path / "c.pt"
-    checkpoint.save(path, {"step": 1})
-    checkpoint.save(path, {"step": 2})
+    checkpoint.save(path, {**state, "step": 1})
+    checkpoint.save(path, {**state, "step": 2})
     assert checkpoint.load(path)["step"] == 2
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_partial_one(tmp_path, state, monkeypatch):
+    import errno
+
+    path = tmp_path / "c.pt"
+    checkpoint.save(path, {**state, "step": 1})
+    good = path.read_bytes()
+
+    def full_disk(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint._Sink, "write", full_disk)
+    with pytest.raises(checkpoint.WriteError, match=r"could not write .*c\.pt \(No space left on device\)"):
+        checkpoint.save(path, {**state, "step": 2})
+    assert path.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda s: s.pop("models"), "has no 'models'"),
+    (lambda s: s["models"].pop("G"), "has no 'models.G'"),
+    (lambda s: s.pop("config"), "has no 'config'"),
+    (lambda s: s["data"].pop("shape"), "has no 'data.shape'"),
+    (lambda s: s.update(step="7"), "'step' is a str, not an integer"),
+    (lambda s: s.update(config=[1, 2]), "'config' is a list, not a mapping"),
+    (lambda s: s["data"].update(shape=[1, 0, 16]), "data shape [1, 0, 16]"),
+])
+def test_a_checkpoint_with_the_marker_but_missing_keys_is_one_line(tmp_path, state, damage, message):
+    damage(state)
+    path = tmp_path / "c.pt"
+    torch.save({"format": checkpoint.FORMAT, **state}, path)
+    one_line_error(gan_here("sample", f"checkpoint={path}", f"out={tmp_path}/s.png", cwd=tmp_path), message)
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
 
 
 @pytest.mark.parametrize("case,message", [

@@ -33,8 +33,9 @@ SCATTER_POINTS = 1024  # a scatter plot of 2-D data needs more points than an im
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, float] | float:
     choices, overrides = hydra_context()
     state = None
+    check_run_dir(run_dir, cfg.resume)
     if cfg.resume:
-        state = checkpoint.load(cfg.resume)
+        state = checkpoint.load(cfg.resume, trust=cfg.trust)
         cfg = resumed_config(state, cfg.resume, overrides)
         choices = state.get("choices", choices)
     cfg.train = validate(cfg)  # typed, with the defaults of keys newer than the run being resumed
@@ -59,6 +60,13 @@ def _train(cfg: DictConfig, run_dir: Path, state: dict | None, choices: dict, ov
                  world.size * cfg.train.batch_size)
 
     steps = total_steps(cfg.train, len(parts.data))
+    if state is not None and steps <= state["step"]:
+        raise UserError(f"resume: the checkpoint is at step {state['step']} and train.steps={steps} asks for no more; "
+                        f"give train.steps above {state['step']} to train further")
+    if world.main:
+        for partial in checkpoint.partial_files(run_dir / "checkpoints"):
+            partial.unlink()  # a checkpoint write cut short by a killed run: never a readable checkpoint
+            log.info("removed %s, left by a run that was killed while writing it", partial)
     n_fixed = cfg.train.num_samples if len(parts.data.shape) > 1 else max(cfg.train.num_samples, SCATTER_POINTS)
     fixed = seeded_latents(n_fixed, parts.G.z_dim, cfg.seed, getattr(parts.G, "num_classes", None))
     trainer = Trainer(
@@ -104,6 +112,18 @@ def _train(cfg: DictConfig, run_dir: Path, state: dict | None, choices: dict, ov
         log.info("best %s: %.4g at step %d (checkpoints/best.pt)", trainer.best_metric, *trainer.best)
         return trainer.best[0]
     return last
+
+
+def check_run_dir(run_dir: Path, resume: str | None) -> None:
+    """A new run never writes over another run's checkpoints; resuming a run into its own directory does
+    (hydra.run.dir=<run> resume=<run>/checkpoints/last.pt, as a requeued SLURM job would)."""
+    kept = run_dir / "checkpoints"
+    if not any(kept.glob("*.pt")):
+        return
+    if resume and Path(resume).expanduser().resolve().parent == kept.resolve():
+        return
+    raise UserError(f"hydra.run.dir={run_dir} already holds a run's checkpoints; continue that run with "
+                    f"resume={kept / 'last.pt'}, or choose a new directory")
 
 
 def watch(cfg: DictConfig) -> Watch | None:
@@ -199,7 +219,10 @@ def validate(cfg: DictConfig) -> DictConfig:
         raise UserError(f"seed={cfg.seed} must be an integer") from None
     if seed < 0:
         raise UserError(f"seed={seed} must be 0 or positive")
-    positive = {"train.batch_size": t.batch_size, "train.d_steps": t.d_steps, "model.z_dim": cfg.model.z_dim,
+    z_dim = cfg.model.get("z_dim", 1)
+    if isinstance(z_dim, bool) or not isinstance(z_dim, int):
+        raise UserError(f"model.z_dim={z_dim} must be an integer (the latent dimension, e.g. 100)")
+    positive = {"train.batch_size": t.batch_size, "train.d_steps": t.d_steps, "model.z_dim": z_dim,
                 "train.num_samples": t.num_samples}
     positive["train.epochs" if t.epochs is not None else "train.steps"] = t.epochs if t.epochs is not None else t.steps
     if t.max_minutes is not None:
@@ -232,6 +255,13 @@ def resumed_config(state: dict[str, Any], path: str, overrides: list[str]) -> Di
         if key == "resume" or key.startswith("hydra"):
             continue
         value = override.value()
+        if key.startswith("model."):
+            before = OmegaConf.select(cfg, key, default=_MISSING)
+            if before is _MISSING or value != before:
+                raise UserError(f"resume: {key}={value} changes the architecture the checkpoint was trained with "
+                                f"({key}={'absent' if before is _MISSING else before}); a resumed run keeps its "
+                                f"model: drop the override, or start a new run")
+            continue
         if key in GROUPS:
             if value != choices.get(key):
                 raise UserError(f"resume: {key}={value} differs from the run's {key}={choices.get(key)}; "
