@@ -105,8 +105,11 @@ class LoaderData:
             loader = torch.utils.data.DataLoader(
                 self.dataset, batch_size=batch_size, sampler=order, num_workers=self.num_workers,
                 pin_memory=pin, drop_last=True, persistent_workers=False)
-            for x, y in loader:
-                yield to_unit_range(x.to(device, non_blocking=pin)), y.to(device) if self.num_classes else None
+            try:
+                for x, y in loader:
+                    yield to_unit_range(x.to(device, non_blocking=pin)), y.to(device) if self.num_classes else None
+            except UserError as e:
+                raise UserError(self._worker_message(e)) from None
             epoch, k = epoch + 1, 0
 
     def first(self, n: int) -> Tensor:
@@ -115,3 +118,13 @@ class LoaderData:
     def draw(self, n: int, seed: int) -> Tensor:
         """A reference set from a folder streamed from disk: its first n samples (the seed is unused)."""
         return self.first(n)
+
+    @staticmethod
+    def _worker_message(e: UserError) -> str:
+        """A UserError raised in a DataLoader worker comes back with the worker's traceback as its text
+        ("Caught UserError in DataLoader worker process 0. Original Traceback ... UserError: <message>"):
+        the user gets only the one line the worker meant."""
+        text = str(e)
+        if not text.startswith(f"Caught {UserError.__name__} "):
+            return text
+        return text.rstrip().rsplit(f"{UserError.__name__}: ", 1)[-1]
