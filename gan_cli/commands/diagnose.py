@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_cli import build, checkpoint
 from gan_cli.diagnose import detectors, diversity, figure, samples, series
 from gan_cli.commands import run_overrides
-from gan_cli.errors import UserError
+from gan_cli.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +39,40 @@ def _is_run(path: Path) -> bool:
     return (path / "metrics.jsonl").is_file() or any(path.glob("events.out.tfevents.*"))
 
 
-def run_config(path: Path) -> dict:
+def run_config(path: Path, trust=()) -> dict:
     """The config the run was trained with: Hydra's record, or else its last checkpoint's."""
     saved = path / ".hydra" / "config.yaml"
     if saved.is_file():
-        return OmegaConf.to_container(OmegaConf.load(saved))
+        try:
+            config = OmegaConf.to_container(OmegaConf.load(saved))
+        except Exception as e:  # noqa: BLE001 - YAML, OmegaConf and OS errors alike: the record is unreadable
+            config = f"{type(e).__name__}: {first_line(e)}"
+        if isinstance(config, dict):
+            return config
+        # a damaged record costs the cures their numbers, not the verdict: fall back as for a missing one
+        why = config if isinstance(config, str) else f"a YAML {type(config).__name__}, not a mapping"
+        log.warning(f"{saved} is not a readable config ({why}); using the last checkpoint's, if any")
     last = path / "checkpoints" / "last.pt"
-    return checkpoint.load(last)["config"] if last.is_file() else {}
+    return checkpoint.load(last, trust=trust)["config"] if last.is_file() else {}
 
 
 def diagnose(cfg: DictConfig, path: Path, draw: bool = True) -> dict:
     s = series.read(path)
-    config = run_config(path)
+    config = run_config(path, cfg.trust)
     t = OmegaConf.to_container(cfg.thresholds)
     # a divergence is plain at any length; every other verdict needs enough of the run to judge
-    if len(s) < cfg.min_points and not detectors.divergence(s, config, t["divergence"]):
+    if len(s) < max(cfg.min_points, 1) and not detectors.divergence(s, config, t["divergence"]):
+        if s.skipped:  # too few because rows were damaged: that is the news, not the run's length
+            raise UserError(f"{path / 'metrics.jsonl'} {s.problem}: the metrics file is corrupt ({s.skipped} "
+                            f"unusable row{'s' if s.skipped > 1 else ''} skipped); the {len(s)} left are too "
+                            f"few to judge (at least {cfg.min_points})")
         raise UserError(f"run={path} has {len(s)} logged intervals; judging needs at least {cfg.min_points} "
                         f"(train longer or lower train.log_every)")
     findings = detectors.detect(s, config, t)
     probes = []
     if cfg.samples > 0:
         probes = samples.measure(path, cfg.samples, cfg.seed, cfg.max_checkpoints, t["mode_collapse"],
-                                 build.device(cfg.device))
+                                 build.device(cfg.device), trust=cfg.trust)
         findings = sorted(findings + diversity.mode_collapse(probes, config, t["mode_collapse"]),
                           key=lambda f: (detectors.SEVERITY[f.severity], f.start))
     verdict = findings[0].kind if findings else "healthy"
@@ -110,9 +122,19 @@ def sweep(cfg: DictConfig, runs: list[Path]) -> dict:
         top = report["findings"][0] if report["findings"] else None
         rank = detectors.SEVERITY[top["severity"]] if top else 2.5
         rows.append((rank, path, report["verdict"], top["summary"] if top else ""))
-    overrides = {p: run_overrides(p) for _, p, _, _ in rows}
+    overrides = {p: _overrides(p) for _, p, _, _ in rows}
     lines = [f"{len(runs)} runs, the worst first:"]
     for _, path, verdict, detail in sorted(rows, key=lambda r: (r[0], str(r[1]))):
         lines.append(f"{path.name:>4}  {verdict:<20} {overrides[path]:<40} {detail[:100]}")
     print("\n".join(lines))
     return {"runs": [{"run": str(p), "verdict": v, "detail": d} for _, p, v, d in rows]}
+
+
+def _overrides(path: Path) -> str:
+    """run_overrides, or "" with a warning when Hydra's record of them is damaged: a sweep's table should
+    not fail on one run's bookkeeping."""
+    try:
+        return run_overrides(path)
+    except Exception as e:  # noqa: BLE001 - YAML, OmegaConf and type errors alike: the record is unreadable
+        log.warning(f"{path / '.hydra' / 'overrides.yaml'} is not readable ({type(e).__name__}: {first_line(e)})")
+        return ""

@@ -1,6 +1,11 @@
 """`gan report run=MULTIRUN_DIR`: a sweep at a glance. One row per run: the overrides that set it apart,
 its final losses, the metrics it was evaluated by, and gan diagnose's verdict; sorted by a chosen
-column, printed, and written as report.csv and report.html (with each run's last sample grid)."""
+column, printed, and written as report.csv and report.html (with each run's last sample grid).
+
+A run that a crash or a hand edit left damaged gets its row too, never a traceback: a killed run (no
+result.json, half a last line in metrics.jsonl) shows its last whole logged row; a file that is not what
+train or eval writes (result.json that is not JSON, not an object, or with fields of the wrong type; a
+damaged checkpoints/metrics.json or .hydra/overrides.yaml) makes the verdict "broken: <file> <why>"."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from gan_cli.commands import format_number, run_overrides
+from gan_cli.diagnose import series
 from gan_cli.errors import UserError
 from gan_cli.metrics.evaluator import lower_is_better
 
@@ -33,7 +39,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         r["differs"] = " ".join(o for o in r["overrides"].split() if o not in shared)
     columns = list(dict.fromkeys(k for r in rows for k in r["values"]))
     key = cfg.sort_by or next((c for c in columns if c.startswith("best/")), "loss/g")
-    if key not in columns:
+    if cfg.sort_by and key not in columns:  # by default, a sweep of only broken runs keeps the job order
         raise UserError(f"sort_by={key} is not a column of this sweep; choose from {', '.join(columns)}")
     metric = key.removeprefix("best/").removeprefix("final/")
     sign = 1 if lower_is_better(metric) or key in ("loss/g", "loss/d") else -1
@@ -54,25 +60,82 @@ def _finite(value) -> bool:
 
 
 def _row(path: Path, judge: bool) -> dict:
+    """One run's row. A file of the run that is damaged (what a crash or a hand edit leaves) does not stop
+    the report: the row shows what could be read, and its verdict says "broken: " and which file, why."""
     values: dict[str, float] = {}
-    result = path / "result.json"
-    if result.is_file():
-        r = json.loads(result.read_text())
-        values.update({k: v for k, v in r.get("final", {}).items() if k in FINAL})
-        if r.get("best"):
-            values[f"best/{r['best']['metric']}"] = r["best"]["value"]
-    else:  # a run that did not finish: its last logged row
-        lines = (path / "metrics.jsonl").read_text().splitlines()
-        last = json.loads(lines[-1]) if lines else {}
-        values.update({k: v for k, v in last.items() if k in FINAL})
-    evaluated = path / "checkpoints" / "metrics.json"
-    if evaluated.is_file():  # gan eval of the run's last checkpoint
-        m = json.loads(evaluated.read_text()).get("last.pt", {}).get("metrics", {})
-        values.update({k: v for k, v in m.items() if not k.endswith("_std")})
-    verdict = _verdict(path) if judge else ""
+    broken: list[str] = []
+    result = _json_object(path / "result.json", "result.json", broken)
+    if result is not None:
+        final = _field(result, "final", dict, broken) or {}
+        values.update(_numbers({k: v for k, v in final.items() if k in FINAL}, "result.json's final/", broken))
+        best = _field(result, "best", dict, broken)
+        if best is not None:
+            metric, value = _field(best, "metric", str, broken, "result.json's best "), best.get("value")
+            if metric is not None and value is not None:
+                values.update(_numbers({f"best/{metric}": value}, "result.json's best value ", broken, short=True))
+    else:  # a run that did not finish (or whose result.json is unusable): its last logged row
+        rows, _, problem = series.read_rows(path / "metrics.jsonl")
+        if rows:
+            values.update({k: v for k, v in rows[-1].items() if k in FINAL})
+        elif problem:
+            broken.append(f"metrics.jsonl holds no usable row ({problem})")
+    evaluated = _json_object(path / "checkpoints" / "metrics.json", "checkpoints/metrics.json", broken)
+    if evaluated is not None:  # gan eval of the run's last checkpoint
+        last = _field(evaluated, "last.pt", dict, broken, "checkpoints/metrics.json's ") or {}
+        m = _field(last, "metrics", dict, broken, "checkpoints/metrics.json's last.pt ") or {}
+        values.update(_numbers({k: v for k, v in m.items() if not k.endswith("_std")},
+                               "checkpoints/metrics.json's ", broken))
+    try:
+        overrides = run_overrides(path)
+    except Exception as e:  # noqa: BLE001 - YAML, OmegaConf and type errors alike: the record is unreadable
+        overrides = ""
+        broken.append(f".hydra/overrides.yaml is not a list of overrides ({type(e).__name__})")
+    if broken:
+        verdict = "broken: " + "; ".join(broken)
+    else:
+        verdict = _verdict(path) if judge else ""
     grids = sorted((path / "samples").glob("step_*.png"))
-    return {"path": path, "overrides": run_overrides(path), "values": values, "verdict": verdict,
+    return {"path": path, "overrides": overrides, "values": values, "verdict": verdict,
             "grid": grids[-1] if grids else None}
+
+
+def _json_object(file: Path, name: str, broken: list[str]) -> dict | None:
+    """A JSON object read from `file`; None when there is none (absent, or broken: noted in `broken`)."""
+    if not file.is_file():
+        return None
+    try:
+        data = json.loads(file.read_text())
+    except OSError as e:
+        broken.append(f"{name} cannot be read ({e.strerror})")
+        return None
+    except ValueError:  # JSONDecodeError, and UnicodeDecodeError for bytes that are not text
+        broken.append(f"{name} is not JSON")
+        return None
+    if not isinstance(data, dict):
+        broken.append(f"{name} is not a JSON object")
+        return None
+    return data
+
+
+def _field(parent: dict, key: str, kind: type, broken: list[str], where: str = "result.json's "):
+    """parent[key] when it is a `kind`; None when it is absent or null, or of another type (noted)."""
+    value = parent.get(key)
+    if value is None or isinstance(value, kind):
+        return value
+    wanted = "an object" if kind is dict else f"a {kind.__name__}"
+    broken.append(f"{where}{key} is a {type(value).__name__}, not {wanted}")
+    return None
+
+
+def _numbers(values: dict, where: str, broken: list[str], short: bool = False) -> dict:
+    """The entries that are numbers; each other one is noted in `broken`."""
+    good = {}
+    for k, v in values.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            good[k] = v
+        else:
+            broken.append(f"{where}{'' if short else k + ' '}is a {type(v).__name__}, not a number")
+    return good
 
 
 def _verdict(path: Path) -> str:
@@ -89,11 +152,14 @@ def _verdict(path: Path) -> str:
 
 def _table(rows: list[dict], columns: list[str], key: str, sign: int) -> str:
     width = {c: max(len(c), 8) for c in columns}
-    head = "  ".join(["run".ljust(4)] + [c.rjust(width[c]) for c in columns] + ["verdict".ljust(20), "overrides"])
+    # verdicts are cut to 20 characters; a broken run's is shown whole (up to 80): which file, and why
+    v = max([20] + [min(len(r["verdict"]), 80) for r in rows if r["verdict"].startswith("broken: ")])
+    head = "  ".join(["run".ljust(4)] + [c.rjust(width[c]) for c in columns] + ["verdict".ljust(v), "overrides"])
     lines = [f"{len(rows)} runs, sorted by {key} ({'lower' if sign == 1 else 'higher'} first):", head]
     for r in rows:
         cells = [format_number(r["values"].get(c)).rjust(width[c]) for c in columns]
-        lines.append("  ".join([r["path"].name.ljust(4)] + cells + [r["verdict"][:20].ljust(20), r["differs"]]))
+        cut = v if r["verdict"].startswith("broken: ") else 20
+        lines.append("  ".join([r["path"].name.ljust(4)] + cells + [r["verdict"][:cut].ljust(v), r["differs"]]))
     return "\n".join(lines)
 
 

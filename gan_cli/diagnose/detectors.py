@@ -69,6 +69,8 @@ def _loss(config: dict) -> str:
 
 def divergence(s: Series, config: dict, t: dict) -> list[Finding]:
     for name in ("loss/d", "loss/g"):
+        if name not in s.values:  # never logged (a damaged file's rows): nothing to judge, not a NaN
+            continue
         values = s.get(name)
         bad = [i for i, v in enumerate(values) if not math.isfinite(v) or abs(v) > t["explode"]]
         if bad:
