@@ -21,11 +21,14 @@ def seeded_z(n: int, z_dim: int, seed: int, device: torch.device | str = "cpu") 
     torch's CPU normal sampler fills tensors in vectorised chunks, so the first rows of randn(6, d)
     differ from randn(3, d) under the same seed. Drawing fixed-size blocks, each from its own
     generator, on the CPU, makes a prefix stable: sample 3 of seed 0 is the same in every command."""
-    blocks = []
-    for b in range((n + BLOCK - 1) // BLOCK):
-        g = torch.Generator().manual_seed(seed * 1_000_003 + b)
-        blocks.append(torch.randn(BLOCK, z_dim, generator=g))
+    blocks = [z_block(seed, b, z_dim) for b in range((n + BLOCK - 1) // BLOCK)]
     return torch.cat(blocks)[:n].to(device) if blocks else torch.empty(0, z_dim, device=device)
+
+
+def z_block(seed: int, block: int, z_dim: int) -> Tensor:
+    """Rows block * BLOCK to (block + 1) * BLOCK - 1 of seed's z sequence, from a generator of their own
+    (so a command that streams can draw any rows without the ones before them)."""
+    return torch.randn(BLOCK, z_dim, generator=torch.Generator().manual_seed(seed * 1_000_003 + block))
 
 
 @dataclass

@@ -29,3 +29,60 @@ def format_number(value) -> str:
     if value is None:
         return "-"
     return str(value) if isinstance(value, int) else f"{value:.4g}"
+
+
+def typed(cfg, schema: type):
+    """cfg with the keys `schema` (a dataclass) names checked against their types, and converted as
+    OmegaConf converts ('5' to 5); the first value that does not fit is refused in one line naming
+    key=value and what it must be. Other keys (latent-arithmetic's groups) are left alone. A command
+    calls this first, before it loads or writes anything; ranges are its own check."""
+    import typing
+
+    from omegaconf import OmegaConf, open_dict
+    from omegaconf.errors import ValidationError
+
+    from gan_cli.errors import UserError
+    from gan_cli.typecheck import describe
+
+    hints = typing.get_type_hints(schema)
+    given = {k: cfg[k] for k in hints if k in cfg}
+
+    def refuse(key: str, value) -> UserError:
+        shown = _shown(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)
+        return UserError(f"{key}={shown} must be {describe(hints[key])}")
+
+    for key, value in given.items():  # OmegaConf takes 2, -1 and 'yes' as true: a switch is true or false
+        if hints[key] in (bool, typing.Optional[bool]) and not isinstance(value, (bool, type(None))):
+            raise refuse(key, value)
+    try:
+        checked = OmegaConf.merge(OmegaConf.structured(schema), given)
+    except ValidationError as e:
+        key = str(e.full_key).split(".")[0].split("[")[0]
+        raise refuse(key, given.get(key, e.value)) from None
+    out = cfg.copy()
+    with open_dict(out):
+        for key in given:
+            out[key] = checked[key]
+    return out
+
+
+def _shown(value) -> str:
+    """A value as typed on the command line: [1,2] and {a:1}, not [1, 2]; true, not True."""
+    from gan_cli.typecheck import show
+
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(map(_shown, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_shown(v)}" for k, v in value.items()) + "}"
+    return show(value)
+
+
+def check_seed(seed: int) -> None:
+    """A seed that every z stream takes: latent.seeded_z seeds block b with seed * 1_000_003 + b (up to
+    NOISE_STREAM), and torch takes seeds in [0, 2**64)."""
+    from gan_cli.errors import UserError
+    from gan_cli.latent import NOISE_STREAM
+
+    top = (2**64 - 1 - NOISE_STREAM) // 1_000_003
+    if not 0 <= seed <= top:
+        raise UserError(f"seed={seed} must be between 0 and {top}")

@@ -10,27 +10,73 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from gan_cli import build, checkpoint
+from gan_cli import build, checkpoint, limits
 from gan_cli.commands.sample import generator_from
-from gan_cli.commands import format_number, run_overrides
+from gan_cli.commands import check_seed, format_number, run_overrides, typed
 from gan_cli.errors import UserError
 from gan_cli.metrics.evaluator import Settings, lower_is_better
 
 log = logging.getLogger(__name__)
 
+# Feature sizes per sample, for the memory estimate: Inception's pool features and logits (the largest
+# space; its metrics may run whenever the data are images), the 2-D points' own coordinates.
+INCEPTION_FLOATS = 2048 + 1008
+POINT_FLOATS = 2
+# distances._kth_neighbour and _balls hold a chunk of 2048 rows against every sample: distances (float32),
+# the kth-value search's copy, and a bool mask
+NEIGHBOUR_BYTES = 2048 * (4 + 4 + 1)
+NEIGHBOUR_METRICS = ("precision_", "recall_", "density_", "coverage_")
 
-def run(cfg: DictConfig, run_dir: Path) -> dict:
+
+@dataclass
+class EvalKeys:
+    """The types of conf/eval.yaml's keys (metrics: auto or names, checked against the data's own)."""
+
+    checkpoint: Optional[str]
+    metrics: Any
+    n: int
+    seed: int
+    ema: bool
+    device: str
+    batch_size: int
+    inception_weights: Optional[str]
+    cache_dir: Optional[str]
+    k: int
+    k_density: int
+    kid_subsets: int
+    kid_subset_size: int
+    confident: float
+    min_share: float
+    sort_by: Optional[str]
+
+
+def validate(cfg: DictConfig) -> DictConfig:
+    """The config typed and in range, or one line naming the first key that is not."""
+    cfg = typed(cfg, EvalKeys)
     if cfg.checkpoint is None:
         raise UserError("checkpoint= is required: a checkpoint, a run directory or a sweep's directory, "
                         "e.g. gan eval checkpoint=outputs/train/<date>/<time>/checkpoints/last.pt")
     for key in ("n", "batch_size", "k", "k_density", "kid_subsets", "kid_subset_size"):
-        if not (isinstance(cfg[key], int) and cfg[key] > 0):
-            raise UserError(f"{key}={cfg[key]} must be a positive integer")
+        if cfg[key] <= 0:
+            raise UserError(f"{key}={cfg[key]} must be positive")
+    check_seed(cfg.seed)
+    if not 0 < cfg.confident <= 1:
+        raise UserError(f"confident={cfg.confident} must be a probability in (0, 1]")
+    if not 0 <= cfg.min_share <= 1:
+        raise UserError(f"min_share={cfg.min_share} must be a share in [0, 1]")
+    return cfg
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict:
+    cfg = validate(cfg)
     target = Path(cfg.checkpoint).expanduser()
     if target.is_dir():
         last = target / "checkpoints" / "last.pt"
@@ -55,7 +101,10 @@ def settings(cfg: DictConfig) -> Settings:
 
 def evaluate(cfg: DictConfig, path: Path) -> dict:
     start = time.monotonic()
-    state = checkpoint.load(path)
+    record = path.parent / "metrics.json"
+    _read_record(record)  # a metrics.json of the user's own is refused now, not after the measuring
+    state = checkpoint.load(path, trust=cfg.trust)
+    check_memory(cfg, tuple(state["data"]["shape"]), state["config"].get("model", {}).get("z_dim", 0))
     config = OmegaConf.create(state["config"])
     data = build.data(config)
     if tuple(state["data"]["shape"]) != tuple(data.shape):
@@ -65,26 +114,64 @@ def evaluate(cfg: DictConfig, path: Path) -> dict:
     G = generator_from(state, path, dev, ema=cfg.ema)
     evaluator, notes = build.evaluator(config, data, cfg.metrics, settings(cfg), dev, cfg.inception_weights,
                                        cfg.cache_dir)
+    reference_n = min(cfg.n, len(data))  # what features.reference draws: the real side is capped by the data
+    if reference_n < cfg.n:
+        notes.append(f"the training split holds {len(data)} samples, fewer than n={cfg.n}: the reference uses all "
+                     f"{len(data)}, the generated side {cfg.n}")
     results = evaluator(G)
     about = {name: {"test_accuracy": ext.net.test_accuracy} for name, (ext, _) in evaluator.spaces.items()
              if hasattr(getattr(ext, "net", None), "test_accuracy")}
-    report = {"checkpoint": str(path), "step": state["step"], "n": cfg.n, "seed": cfg.seed, "data": data.name,
-              "metrics": results, "features": about, "notes": notes,
+    report = {"checkpoint": str(path), "step": state["step"], "n": cfg.n, "reference_n": reference_n,
+              "seed": cfg.seed, "data": data.name, "metrics": results, "features": about, "notes": notes,
               "seconds": round(time.monotonic() - start, 1)}
-    _write(path.parent / "metrics.json", path.name, report)
+    _write(record, path.name, report)
     return report
+
+
+def check_memory(cfg: DictConfig, shape: tuple[int, ...], z_dim: Any) -> None:
+    """Refuse an n whose samples, features and distance matrices cannot fit, before the data is loaded.
+    Per sample: the generated one and its z, the real one drawn for the reference (at most n), the
+    features of both in the largest space that may run, and the neighbour metrics' rows of distances;
+    and KID's three m x m kernel matrices (float64), m = min(kid_subset_size, n)."""
+    pixels = math.prod(shape)
+    z = z_dim if isinstance(z_dim, int) and not isinstance(z_dim, bool) else 0
+    floats = 2 * pixels + z + 2 * (INCEPTION_FLOATS if len(shape) == 3 else POINT_FLOATS)
+    asked = cfg.metrics if isinstance(cfg.metrics, str) else ",".join(map(str, cfg.metrics))
+    neighbours = asked == "auto" or any(name in asked for name in NEIGHBOUR_METRICS)
+    kid = asked == "auto" or "kid" in asked
+    m = min(cfg.kid_subset_size, cfg.n)
+    per_sample = cfg.n * (limits.FLOAT * floats + (NEIGHBOUR_BYTES if neighbours else 0))
+    kernels = 3 * 8 * m * m if kid else 0
+    what = (f"n={cfg.n} samples of {'x'.join(map(str, shape))}" if len(shape) == 3
+            else f"n={cfg.n} samples (2-D points)")
+    if kernels > per_sample:
+        what, fix = f"{what} with kid_subset_size={cfg.kid_subset_size} need", "lower kid_subset_size (1000 is usual)"
+    else:
+        what, fix = f"{what} (generated and real, their features and distances) need", "lower n (10000 is usual)"
+    limits.check_memory(per_sample + kernels, what, fix)
+
+
+def _read_record(path: Path) -> dict:
+    """metrics.json's entries ({} when there is none yet). A file that is not gan eval's record (not
+    JSON, or not one report per checkpoint) is the user's: refused, never rewritten. gan eval writes
+    it atomically, so a half-written one is never its own."""
+    if not path.exists():
+        return {}
+    try:
+        kept = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        kept = None
+    if not isinstance(kept, dict) or not all(isinstance(v, dict) and "metrics" in v for v in kept.values()):
+        raise UserError(f"{path} exists and is not gan eval's record (one report per checkpoint, as JSON), so it "
+                        f"is not written over: move it or rename it, then run gan eval again")
+    return kept
 
 
 def _write(path: Path, name: str, report: dict) -> None:
     """metrics.json beside the checkpoints: one entry per checkpoint file, written atomically."""
-    kept = {}
-    if path.is_file():
-        try:
-            kept = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            log.warning("%s was not JSON; rewriting it", path)
+    kept = _read_record(path)
     kept[name] = report
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(kept, indent=2) + "\n")
     tmp.replace(path)
 

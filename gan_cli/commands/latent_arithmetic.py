@@ -10,26 +10,52 @@ Everything is checked before anything is written: bad input leaves no run direct
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor, nn
 
-from gan_cli import build, checkpoint, visuals
+from gan_cli import build, checkpoint, limits, visuals
+from gan_cli.commands import check_seed, typed
 from gan_cli.commands.sample import check_label, generator_from
 from gan_cli.errors import UserError, first_line
-from gan_cli.latent import PATHS, combine, lerp, parse_expr, seeded_noise, seeded_z, walk
+from gan_cli.latent import BLOCK, PATHS, combine, lerp, parse_expr, seeded_noise, seeded_z, walk
 
 MODES = ("arithmetic", "interpolate")
 # This command's own keys; every other top-level key (a-h, or one added with +name=[...]) is a group.
 SETTINGS = frozenset({"checkpoint", "mode", "seed", "pool", "expr", "z_file", "noise", "noise_samples", "from",
-                      "to", "steps", "path", "label", "label_from", "label_to", "ema", "device", "batch_size",
+                      "to", "steps", "path", "label", "label_from", "label_to", "ema", "device", "batch_size", "trust",
                       "hydra"})
 INTERPOLATE_ONLY = ("from", "to", "label_from", "label_to")
+FIGURES = {"arithmetic": "arithmetic", "interpolate": "interpolation"}  # mode -> the figure's file name
+
+
+@dataclass
+class LatentKeys:
+    """The types of conf/latent_arithmetic.yaml's settings. from= and to= (an index or a list; `from` is
+    no Python name) and the groups are checked where they are read, by _indices."""
+
+    checkpoint: Optional[str]
+    mode: str
+    seed: int
+    pool: int
+    expr: str
+    z_file: Optional[str]
+    noise: float
+    noise_samples: int
+    steps: int
+    path: str
+    label: Optional[int]
+    label_from: Optional[int]
+    label_to: Optional[int]
+    ema: bool
+    device: str
+    batch_size: int
 
 
 @dataclass
@@ -65,11 +91,13 @@ class Figure:
 
 
 def run(cfg: DictConfig, run_dir: Path) -> Path:
+    cfg = typed(cfg, LatentKeys)
     if cfg.checkpoint is None:
         raise UserError("checkpoint= is required, e.g. gan latent-arithmetic "
                         "checkpoint=outputs/train/<date>/<time>/checkpoints/last.pt a=[3,17,40] b=[5,8,22] c=[1,9,30]")
     _check_settings(cfg)
-    state = checkpoint.load(cfg.checkpoint)
+    _check_outputs(run_dir, cfg.mode)
+    state = checkpoint.load(cfg.checkpoint, trust=cfg.trust)
     if len(state["data"]["shape"]) != 3:
         raise UserError(f"checkpoint={cfg.checkpoint}: this model makes 2-D points, not images; "
                         f"latent-arithmetic draws image grids")
@@ -82,6 +110,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     num_classes = getattr(G, "num_classes", None) or None
     label = check_label(cfg.label, num_classes)
     file_z, file_groups = _read_z_file(cfg.z_file, z_dim)
+    _check_sizes(cfg, run_dir, z_dim, tuple(state["data"]["shape"]), num_classes, label, file_z, file_groups)
     pool = Pool(file_z, True) if file_z is not None else Pool(seeded_z(cfg.pool, z_dim, cfg.seed), False)
     if cfg.mode == "arithmetic":
         figure = arithmetic(cfg, pool, file_groups, num_classes, label)
@@ -94,7 +123,7 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     # -- everything is checked; from here on the run writes ------------------------------------------
     images = _render(figure, G, dev, cfg.batch_size)
     image = visuals.tile_rows([[None if i is None else images[i] for i in row] for row in figure.rows])
-    out = visuals.save_png(image, run_dir / f"{figure.name}.png")
+    out = visuals.save_png(image, run_dir / f"{FIGURES[cfg.mode]}.png")
     _save(run_dir / "latents.pt", figure.latents)
     request = {"mode": cfg.mode, "checkpoint": str(Path(cfg.checkpoint).expanduser().resolve()),
                "step": state["step"], "seed": cfg.seed, "pool": len(pool.z),
@@ -227,32 +256,73 @@ def interpolation(cfg: DictConfig, pool: Pool, num_classes: int | None, label: i
 # -- checks and helpers --------------------------------------------------------------------------------
 
 def _check_settings(cfg: DictConfig) -> None:
+    """The ranges of the (typed) settings."""
     if cfg.mode not in MODES:
         raise UserError(f"mode={cfg.mode}: choose one of {', '.join(MODES)}")
-    _whole(cfg, "pool", 1)
-    _whole(cfg, "seed", None)
-    _whole(cfg, "batch_size", 1)
+    for key in ("pool", "batch_size"):
+        if cfg[key] < 1:
+            raise UserError(f"{key}={cfg[key]} must be at least 1")
+    check_seed(cfg.seed)
     if cfg.mode == "arithmetic":
         for key in INTERPOLATE_ONLY:
             if cfg[key] is not None:
                 raise UserError(f"{key}= is for mode=interpolate; add mode=interpolate or drop {key}=")
-        _whole(cfg, "noise_samples", 0)
-        if isinstance(cfg.noise, bool) or not isinstance(cfg.noise, (int, float)) or cfg.noise < 0:
+        if cfg.noise_samples < 0:
+            raise UserError(f"noise_samples={cfg.noise_samples} must be at least 0 (0: no noisy row)")
+        if not cfg.noise >= 0:  # NaN too
             raise UserError(f"noise={cfg.noise} must be a number >= 0 (the std of the noise added to the result)")
     else:
         groups = [k for k in cfg if k not in SETTINGS and cfg[k] is not None]
         if groups:
-            raise UserError(f"{groups[0]}= is a group for mode=arithmetic; mode=interpolate takes from= and to=")
-        if isinstance(cfg.steps, bool) or not isinstance(cfg.steps, int) or cfg.steps < 2:
+            raise UserError(f"{groups[0]}= is a group for mode=interpolate; mode=interpolate takes from= and to=")
+        if cfg.steps < 2:
             raise UserError(f"steps={cfg.steps}: a path needs at least 2 steps, its two ends")
         if cfg.path not in PATHS:
             raise UserError(f"path={cfg.path}: choose slerp or lerp")
 
 
-def _whole(cfg: DictConfig, key: str, minimum: int | None) -> None:
-    value = cfg[key]
-    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
-        raise UserError(f"{key}={value} must be a whole number" + ("" if minimum is None else f" >= {minimum}"))
+def _check_outputs(run_dir: Path, mode: str) -> None:
+    """The files this run writes must be new: a run directory the user names (hydra.run.dir=...) may
+    hold an earlier run's figure, or files of their own, under the same names."""
+    for name in (f"{FIGURES[mode]}.png", "latents.pt", "request.json"):
+        if (run_dir / name).exists():
+            raise UserError(f"{run_dir / name} exists (an earlier run's, or yours) and is not written over: choose "
+                            f"another hydra.run.dir, or leave it out for a new directory per run")
+
+
+def _check_sizes(cfg: DictConfig, run_dir: Path, z_dim: int, shape: tuple[int, ...], num_classes: int | None,
+                 label: int | None, file_z: Tensor | None, file_groups: dict[str, Tensor]) -> None:
+    """Refuse, before any z is drawn, a pool or a figure that cannot fit in memory or on disk. The
+    figure's size follows from the settings as arithmetic() and interpolation() lay it out."""
+    if file_z is None:
+        blocks = -(-cfg.pool // BLOCK) * BLOCK  # seeded_z draws whole blocks
+        limits.check_memory(blocks * z_dim * limits.FLOAT, f"pool={cfg.pool} z of size {z_dim} need",
+                            "lower pool= (indices run from 0 to pool - 1)")
+    if cfg.mode == "arithmetic":
+        given = [cfg[k] for k in cfg if k not in SETTINGS and cfg[k] is not None]
+        sizes = [len(v) if isinstance(v, ListConfig) else 1 for v in given] + [len(v) for v in file_groups.values()]
+        sweep = bool(num_classes) and label is None
+        rows = len(sizes) + 1 + sweep
+        cols = max(max(sizes, default=1) + 2, 1 + (1 + cfg.noise_samples if cfg.noise_samples else 0),
+                   num_classes if sweep else 0)
+        images = sum(sizes) + len(sizes) + 1 + cfg.noise_samples + (num_classes if sweep else 0)
+        fix = "lower noise_samples="
+    else:
+        pairs = len(cfg["from"]) if isinstance(cfg["from"], ListConfig) else 1
+        walk_label = cfg.label_from is not None or cfg.label_to is not None
+        rows = pairs * (num_classes if num_classes and label is None and not walk_label else 1)
+        cols = cfg.steps
+        images = rows * cols
+        fix = "lower steps=" + (" or give fewer pairs" if pairs > 1 else "")
+    pixels = math.prod(shape)
+    tile = 3 * (shape[1] + 2) * (shape[2] + 2)
+    # each image with its z and label, then per tile: tile_rows' stack, the grid and its normalised copy,
+    # the 8-bit picture
+    need = images * limits.FLOAT * (pixels + z_dim + 1) + rows * cols * (limits.FLOAT * (pixels + 2 * tile) + tile)
+    what = f"a figure of {rows} x {cols} tiles ({images} images of {'x'.join(map(str, shape))}) needs"
+    limits.check_memory(need, what, fix)
+    limits.check_disk(rows * cols * tile + images * limits.FLOAT * z_dim + 65536, run_dir, what,
+                      f"{fix}, or choose another hydra.run.dir")
 
 
 def _indices(key: str, value: Any) -> list[int]:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch import nn
+from torch import Tensor, nn
 
-from gan_cli import build, checkpoint, visuals
+from gan_cli import build, checkpoint, limits, visuals
+from gan_cli.commands import check_seed, typed
 from gan_cli.errors import UserError
-from gan_cli.latent import Latents, seeded_latents
+from gan_cli.latent import BLOCK, Latents, seeded_latents, z_block
 
 log = logging.getLogger(__name__)
 
@@ -30,29 +34,212 @@ def generator_from(state: dict[str, Any], path: str | Path, device: torch.device
     return G.to(device).eval()
 
 
-def run(cfg: DictConfig, run_dir: Path) -> Path:
+@dataclass
+class SampleKeys:
+    """The types of conf/sample.yaml's keys (trust= is checked with the config's _target_ values)."""
+
+    checkpoint: Optional[str]
+    n: int
+    seed: int
+    label: Optional[int]
+    nrow: Optional[int]
+    annotate: bool
+    out: Optional[str]
+    overwrite: bool
+    ema: bool
+    device: str
+    batch_size: int
+
+
+def validate(cfg: DictConfig) -> DictConfig:
+    """The config typed and in range, or one line naming the first key that is not."""
+    cfg = typed(cfg, SampleKeys)
     if cfg.checkpoint is None:
         raise UserError("checkpoint= is required, e.g. gan sample checkpoint=outputs/train/<date>/<time>/checkpoints/last.pt")
     for key in ("n", "batch_size"):
         if cfg[key] <= 0:
             raise UserError(f"{key}={cfg[key]} must be positive")
-    out = Path(cfg.out) if cfg.out else run_dir / "samples.png"
-    if cfg.annotate and out.suffix != ".png":
+    if cfg.nrow is not None and cfg.nrow < 1:
+        raise UserError(f"nrow={cfg.nrow} must be at least 1 (tiles per grid row), or null for a square grid")
+    check_seed(cfg.seed)
+    return cfg
+
+
+def run(cfg: DictConfig, run_dir: Path) -> Path:
+    cfg = validate(cfg)
+    out = Path(cfg.out).expanduser() if cfg.out else run_dir / "samples.png"
+    kind = out.suffix if out.suffix in (".png", ".pt") else "folder"
+    if cfg.annotate and kind != ".png":
         raise UserError(f"annotate=true writes on a .png grid, and out={cfg.out} is not one; "
                         f"drop annotate= or give out=<name>.png")
-    state = checkpoint.load(cfg.checkpoint)
-    if cfg.annotate and len(state["data"]["shape"]) != 3:
+    check_out(cfg, out, kind)
+    state = checkpoint.load(cfg.checkpoint, trust=cfg.trust)
+    shape = tuple(state["data"]["shape"])
+    if cfg.annotate and len(shape) != 3:
         raise UserError("annotate=true numbers image tiles; this model's samples are 2-D points (a scatter plot)")
+    if kind == "folder" and len(shape) != 3:
+        raise UserError(f"out={cfg.out}: 2-D samples go to a .png scatter plot or a .pt file, not single images")
     dev = build.device(cfg.device)
     G = generator_from(state, cfg.checkpoint, dev, ema=cfg.ema)
-    latents = seeded_latents(cfg.n, G.z_dim, cfg.seed, G.num_classes, check_label(cfg.label, G.num_classes))
-    with torch.no_grad():
-        samples = torch.cat([G(z.to(dev), None if y is None else y.to(dev)).cpu()
-                             for z, y in _chunks(latents, cfg.batch_size)])
-    write(samples, latents, out, nrow=cfg.nrow or latents.nrow, scale=state["data"]["scale"],
-          labels=z_indices(latents) if cfg.annotate else None)
-    print(f"{len(samples)} samples (seed {cfg.seed}, step {state['step']}) -> {out}")
+    label = check_label(cfg.label, G.num_classes)
+    count = total(cfg.n, G.num_classes, label)
+    if kind == "folder":
+        check_folder(cfg, out, count)
+    check_sizes(cfg, out, kind, count, shape, G.z_dim)
+
+    # -- everything is checked; from here on the command samples and writes ---------------------------
+    if kind == "folder":
+        stream(G, dev, out, cfg.n, cfg.seed, label, cfg.batch_size)
+    else:
+        latents = seeded_latents(cfg.n, G.z_dim, cfg.seed, G.num_classes, label)
+        with torch.no_grad():
+            samples = torch.cat([G(z.to(dev), None if y is None else y.to(dev)).cpu()
+                                 for z, y in _chunks(latents, cfg.batch_size)])
+        write(samples, latents, out, nrow=cfg.nrow or latents.nrow, scale=state["data"]["scale"],
+              labels=z_indices(latents) if cfg.annotate else None)
+    print(f"{count} samples (seed {cfg.seed}, step {state['step']}) -> {out}")
     return out
+
+
+def total(n: int, num_classes: int | None, label: int | None) -> int:
+    """How many samples n asks for: a conditional model without label= draws whole rows, one per class."""
+    return -(-n // num_classes) * num_classes if num_classes and label is None else n
+
+
+# -- nothing written over ------------------------------------------------------------------------------
+
+def check_out(cfg: DictConfig, out: Path, kind: str) -> None:
+    """Refuse an out= that exists (unless overwrite=true) and, even with overwrite=true, one that is a
+    checkpoint: the one sampled, or any other gan-cli checkpoint. Also out= that cannot be written at
+    all (a file where a folder is needed), so that no sampling is wasted on it."""
+    shown = f"out={cfg.out}" if cfg.out else f"the default out= {out}"
+    ckpt = Path(cfg.checkpoint).expanduser()
+    if out.exists() and ckpt.exists() and os.path.samefile(out, ckpt):
+        raise UserError(f"{shown} is the checkpoint being sampled; gan sample never writes over a checkpoint, "
+                        f"even with overwrite=true: give another out=")
+    blocker = limits.existing_ancestor(out if kind == "folder" else out.parent)
+    if blocker != out.absolute() and not blocker.is_dir():
+        raise UserError(f"{shown}: {blocker} is a file, not a folder; give another out=")
+    if not out.exists():
+        return
+    if is_checkpoint(out):
+        raise UserError(f"{shown} is a gan-cli checkpoint; gan sample never writes over one, even with "
+                        f"overwrite=true: give another out=")
+    if kind == "folder":
+        if not out.is_dir():
+            raise UserError(f"{shown} is a file; an out= without .png or .pt is a folder of single PNGs: "
+                            f"give another out= (out=<name>.png for one grid)")
+        return
+    if out.is_dir():
+        raise UserError(f"{shown} is a folder; give a file name for a {kind} file, e.g. out={out / ('samples' + kind)}")
+    if not cfg.overwrite:
+        raise UserError(f"{shown} exists; give overwrite=true to replace it, or another out=")
+
+
+def check_folder(cfg: DictConfig, out: Path, count: int) -> None:
+    """A folder out= may hold other files; refuse when it holds any of the 00000.png ... names this run
+    writes (unless overwrite=true), and a checkpoint or a folder under one of them in any case."""
+    if not out.is_dir():
+        return
+    clashes = sorted(p for p in out.iterdir() if _written(p.name, count))
+    if not clashes:
+        return
+    kept = next((p for p in clashes if p.is_dir() or is_checkpoint(p)), None)
+    if kept is not None:
+        what = "a folder" if kept.is_dir() else "a gan-cli checkpoint"
+        raise UserError(f"out={cfg.out}: {kept.name} is {what}, and gan sample would write a sample there; "
+                        f"it is never written over, even with overwrite=true: give another out=")
+    if not cfg.overwrite:
+        raise UserError(f"out={cfg.out} already holds {len(clashes)} of the {count} files this would write "
+                        f"({clashes[0].name}{', ...' if len(clashes) > 1 else ''}); give overwrite=true to replace "
+                        f"them, or another out=")
+
+
+def _written(name: str, count: int) -> bool:
+    """Whether a folder out= of `count` samples writes a file of this name: f'{i:05d}.png' for i < count."""
+    stem = name.removesuffix(".png")
+    return stem != name and stem.isdigit() and int(stem) < count and f"{int(stem):05d}" == stem
+
+
+def is_checkpoint(path: Path) -> bool:
+    """Whether path is a gan-cli checkpoint: a torch zip file whose data-only load has the format marker.
+    Cheap: a file that does not start like a zip is not read further, and the tensors are mapped, not read."""
+    try:
+        with path.open("rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - a file torch cannot read as data is not one of ours
+        return False
+    return isinstance(state, dict) and state.get("format") == checkpoint.FORMAT
+
+
+# -- sizes ---------------------------------------------------------------------------------------------
+
+def check_sizes(cfg: DictConfig, out: Path, kind: str, count: int, shape: tuple[int, ...], z_dim: int) -> None:
+    """Refuse, before any sampling, what cannot fit: all the samples at once for a grid or a .pt file,
+    one batch at a time for a folder (whose files must fit on its disk)."""
+    pixels = math.prod(shape)
+    each = limits.FLOAT * (pixels + z_dim) + 8  # a sample, its z and its label, as the command holds them
+    asked = f"n={cfg.n}" + (f" ({count} samples, whole rows of classes)" if count != cfg.n else " samples")
+    what = f"{asked} of {'x'.join(map(str, shape))}" if len(shape) == 3 else f"{asked} (2-D points)"
+    if kind == "folder":
+        h, w = shape[-2:]
+        batch = min(cfg.batch_size, count)
+        limits.check_memory(2 * batch * each, f"batch_size={cfg.batch_size} samples of {'x'.join(map(str, shape))} "
+                            f"need", "lower batch_size=")
+        limits.check_disk(count * limits.file_blocks(limits.png_bytes(h, w)), out, f"{what} as single PNGs need",
+                          "lower n, or give an out= folder on a disk with more room")
+        return
+    if kind == ".pt":
+        limits.check_memory(count * each, f"{what} need", "lower n", purpose=" for one .pt file")
+        limits.check_disk(count * each + 4096, out, f"{what} need", "lower n, or give out= on a disk with more room")
+        return
+    if len(shape) == 3:  # the grid as make_grid builds it (and normalises a copy), then its 8-bit picture
+        tile = 3 * (shape[1] + 2) * (shape[2] + 2)
+        each += 2 * limits.FLOAT * tile + tile * (2 if cfg.annotate else 1)
+        disk = count * tile + 4096
+    else:  # a scatter plot: matplotlib keeps its own float64 copies of the points
+        each += 64
+        disk = 4 * 512 * 512
+    limits.check_memory(count * each, f"{what} need", "lower n, or give out=DIR, which streams" if len(shape) == 3
+                        else "lower n", purpose=" for one .png grid" if len(shape) == 3 else " for one scatter plot")
+    limits.check_disk(disk, out, f"{what} need", "lower n, or give out= on a disk with more room")
+
+
+# -- a folder, batch by batch --------------------------------------------------------------------------
+
+def stream(G: nn.Module, dev: torch.device, out: Path, n: int, seed: int, label: int | None, batch_size: int) -> None:
+    """Single PNGs, batch_size at a time: each batch is drawn, written, and let go, so n is bounded by
+    the disk, not the memory. File i is the image of the seed's sample i, as in a grid or a .pt file."""
+    count = total(n, G.num_classes, label)
+    out.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        for start in range(0, count, batch_size):
+            z, y = latent_rows(start, min(start + batch_size, count), n, G.z_dim, seed, G.num_classes, label)
+            images = G(z.to(dev), None if y is None else y.to(dev)).cpu()
+            for i, image in enumerate(images, start):
+                visuals.save_png(visuals.image_grid(image[None], nrow=1, padding=0), out / f"{i:05d}.png")
+
+
+def latent_rows(start: int, stop: int, n: int, z_dim: int, seed: int, num_classes: int | None = None,
+                label: int | None = None) -> tuple[Tensor, Tensor | None]:
+    """Rows start:stop of seeded_latents(n, z_dim, seed, num_classes, label), drawing only the blocks of
+    seeded_z they need (latent.z_block)."""
+    rows = torch.arange(start, stop)
+    y = None
+    if num_classes and label is None:  # one row per class, column j holding z_j in every row
+        per_class = -(-n // num_classes)
+        rows, y = rows % per_class, rows // per_class
+    elif num_classes:
+        y = torch.full((stop - start,), label, dtype=torch.long)
+    blocks = (rows // BLOCK).unique()  # sorted
+    drawn = [z_block(seed, b, z_dim) for b in blocks.tolist()]
+    table = torch.cat(drawn) if drawn else torch.empty(0, z_dim)
+    z = table[torch.searchsorted(blocks, rows // BLOCK) * BLOCK + rows % BLOCK]
+    return z, y
 
 
 def check_label(label: int | None, num_classes: int | None) -> int | None:
@@ -79,7 +266,7 @@ def z_indices(latents: Latents) -> list[str]:
 def write(samples: torch.Tensor, latents: Latents, out: Path, nrow: int | None, scale: float,
           labels: list[str] | None = None) -> None:
     """out.png: one grid (a scatter plot for 2-D data), with labels[i] written on tile i when given;
-    out.pt: the tensors; any other path: a folder of single PNGs."""
+    out.pt: the tensors. A folder of single PNGs is stream()'s."""
     if out.suffix == ".png":
         picture = visuals.picture(samples, scale=scale, nrow=nrow)
         if labels is not None:
@@ -91,8 +278,5 @@ def write(samples: torch.Tensor, latents: Latents, out: Path, nrow: int | None, 
         tmp = out.with_name(f".{out.name}.tmp")
         torch.save({"samples": samples, "z": latents.z, "y": latents.y}, tmp)  # samples in [-1, 1], z ~ N(0, I)
         tmp.replace(out)
-    elif samples.ndim == 4:
-        for i, image in enumerate(samples):
-            visuals.save_png(visuals.image_grid(image[None], nrow=1, padding=0), out / f"{i:05d}.png")
     else:
-        raise UserError(f"out={out}: 2-D samples go to a .png scatter plot or a .pt file, not single images")
+        raise ValueError(f"{out}: write() takes a .png or .pt file; stream() writes a folder")

@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from gan_cli import build, checkpoint, distributed
+from gan_cli import build, checkpoint, distributed, limits
 from gan_cli.commands import hydra_context
 from gan_cli.diagnose.live import Watch
 from gan_cli.distributed import World
@@ -68,6 +68,10 @@ def _train(cfg: DictConfig, run_dir: Path, state: dict | None, choices: dict, ov
             partial.unlink()  # a checkpoint write cut short by a killed run: never a readable checkpoint
             log.info("removed %s, left by a run that was killed while writing it", partial)
     n_fixed = cfg.train.num_samples if len(parts.data.shape) > 1 else max(cfg.train.num_samples, SCATTER_POINTS)
+    # the fixed noise, its samples and their picture are held at every sample step
+    limits.check_memory(n_fixed * (parts.G.z_dim + 3 * math.prod(parts.data.shape)) * limits.FLOAT,
+                        f"train.num_samples={n_fixed} samples of {'x'.join(map(str, parts.data.shape))} need",
+                        "lower train.num_samples (tiles of each sample grid)", " for the sample grids")
     fixed = seeded_latents(n_fixed, parts.G.z_dim, cfg.seed, getattr(parts.G, "num_classes", None))
     trainer = Trainer(
         parts.G, parts.D, parts.loss, parts.opt_g, parts.opt_d, parts.data,
