@@ -77,7 +77,8 @@ def data(cfg: DictConfig):
 def trusted(cfg: DictConfig) -> list[str]:
     """The modules the command line trusts beyond gan-cli's own (checkpoint.load puts the command line's
     list into a checkpoint's config, so this never reads a file's)."""
-    return list(cfg.get("trust") or [])
+    trust = cfg.get("trust") or []
+    return [trust] if isinstance(trust, str) else list(trust)
 
 
 def classifier(cfg: DictConfig, data) -> nn.Module | None:

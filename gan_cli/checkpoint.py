@@ -129,7 +129,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu", trust: Any 
     source = f"checkpoint={path}"
     targets.check_saved(state["config"], source)
     targets.check(state["config"], trust, source)
-    state["config"]["trust"] = [str(t) for t in (trust or [])]
+    state["config"]["trust"] = [trust] if isinstance(trust, str) else [str(t) for t in (trust or [])]
     return state
 
 

@@ -108,15 +108,13 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"gan {name}: error: {e}")
     except KeyboardInterrupt as e:
         _fail(f"gan {name}: interrupted{_kept(e)}", code=130)
-    except OSError as e:
-        if e.errno not in _DISK_ERRORS:
-            raise
-        _fail(f"gan {name}: error: cannot write {e.filename or 'a file'}: {e.strerror}; free space, or choose "
-              f"another directory (hydra.run.dir=...)")
-    except Exception as e:  # noqa: BLE001 - only Hydra/OmegaConf errors are reworded; the rest re-raise
-        if not _is_config_error(e):
-            raise
-        _fail(f"gan {name}: error: {_config_error_line(e, overrides)} (`gan {name} --cfg job` shows the config)")
+    except Exception as e:  # noqa: BLE001 - only Hydra/OmegaConf errors and disk faults are reworded
+        if _is_config_error(e):  # before OSError: Hydra's MissingConfigException is an IOError too
+            _fail(f"gan {name}: error: {_config_error_line(e, overrides)} (`gan {name} --cfg job` shows the config)")
+        if isinstance(e, OSError) and e.errno in _DISK_ERRORS:
+            _fail(f"gan {name}: error: cannot write {e.filename or 'a file'}: {e.strerror}; free space, or choose "
+                  f"another directory (hydra.run.dir=...)")
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
         rundir.release_all()

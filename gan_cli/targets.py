@@ -54,7 +54,7 @@ def check(tree: Any, trust: Iterable[str] | None, source: str) -> None:
 
     `source` says where the tree came from ("checkpoint=PATH", "the command line"); `trust` is the
     command line's own `trust=` list, never one read from a file."""
-    trust = [str(t) for t in (trust or [])]
+    trust = [trust] if isinstance(trust, str) else [str(t) for t in (trust or [])]  # trust=mypkg means [mypkg]
     for where, value in _targets(tree):
         if not isinstance(value, str):
             raise UserError(f"{source}: {where}._target_ is not a dotted name ({type(value).__name__}); refused")

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 # Data sets that `make data` (python -m gan_cli.data.prepare) can install without internet.
 OFFLINE = {"MNIST": "mnist", "FashionMNIST": "fashion_mnist"}
+# The torchvision classes this loader reads (a train flag, .data and .targets). A name is looked up in
+# torchvision.datasets, so it must be one of these: a config (or a checkpoint's) picks data, not code.
+SUPPORTED = ("MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100")
 
 
 def load(dataset: str, root: str, resolution: int | None = None, split: str = "train",
@@ -27,6 +30,9 @@ def load(dataset: str, root: str, resolution: int | None = None, split: str = "t
     """dataset: a torchvision.datasets class name (MNIST, FashionMNIST, CIFAR10)."""
     import torchvision
 
+    if dataset not in SUPPORTED:
+        raise UserError(f"data.dataset={dataset} is not a data set this loader reads; choose one of "
+                        f"{', '.join(SUPPORTED)}, or data=folder for a folder of images")
     cls = getattr(torchvision.datasets, dataset)
     ds = _open(cls, dataset, Path(root).expanduser(), split == "train", download)
     images = torch.as_tensor(ds.data)
