@@ -82,39 +82,36 @@ def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
     return lines[0]
 
 
+def _faulty_loss(after: int, fault):
+    """The default loss, whose generator objective goes through `fault` after `after` generator steps."""
+    from gan_cli.losses import NonSaturating
+
+    class _Faulty(NonSaturating):
+        calls = 0
+
+        def g_objective(self, fake_logits):
+            type(self).calls += 1
+            loss = super().g_objective(fake_logits)
+            return fault(loss) if type(self).calls > after else loss
+
+    return _Faulty()
+
+
 class NaNAfter:
     """A loss that turns NaN after `after` generator steps: divergence on demand, for the tests."""
 
     def __new__(cls, after: int):
-        from gan_cli.losses import NonSaturating
-
-        class _NaNAfter(NonSaturating):
-            calls = 0
-
-            def g_objective(self, fake_logits):
-                type(self).calls += 1
-                loss = super().g_objective(fake_logits)
-                return loss * float("nan") if type(self).calls > after else loss
-
-        return _NaNAfter()
+        return _faulty_loss(after, lambda loss: loss * float("nan"))
 
 
 class CrashAfter:
     """A loss that raises after `after` generator steps, as a bug or a faulty data source would."""
 
     def __new__(cls, after: int):
-        from gan_cli.losses import NonSaturating
+        def crash(loss):
+            raise RuntimeError("a fault in the middle of training")
 
-        class _CrashAfter(NonSaturating):
-            calls = 0
-
-            def g_objective(self, fake_logits):
-                type(self).calls += 1
-                if type(self).calls > after:
-                    raise RuntimeError("a fault in the middle of training")
-                return super().g_objective(fake_logits)
-
-        return _CrashAfter()
+        return _faulty_loss(after, crash)
 
 
 def installed(module: str) -> bool:
