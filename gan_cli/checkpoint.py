@@ -98,6 +98,9 @@ def _atomic(path: Path):
         reason = e.strerror if isinstance(e, OSError) and e.strerror else first_line(e)
         raise WriteError(f"could not write {path} ({reason}); the file that was there is untouched and no partial "
                         f"file is left: free disk space or choose another hydra.run.dir") from None
+    except BaseException:  # Ctrl-C or SIGTERM mid-write: the loop saves again; leave no partial file behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu", trust: Any = ()) -> dict[str, Any]:
@@ -107,8 +110,10 @@ def load(path: str | Path, map_location: str | torch.device = "cpu", trust: Any 
     p = Path(path).expanduser()
     if not p.exists():
         raise UserError(f"checkpoint={path} does not exist; runs keep theirs in outputs/<task>/<date>/<time>/checkpoints/")
-    if not p.is_file():
+    if p.is_dir():
         raise UserError(f"checkpoint={path} is a directory; give the .pt file inside it, e.g. {p}/checkpoints/last.pt")
+    if not p.is_file():
+        raise UserError(f"checkpoint={path} is not a regular file (a device or a pipe); give a .pt file")
     try:
         with warnings.catch_warnings():  # torch's note on a stranger's pickle protocol: noise before our verdict
             warnings.simplefilter("ignore")

@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> None:
         try:
             with _one_line_per_failed_job(sweep):
                 _hydra_main(name, command, sweep, overrides)()
+            if sweep.failed:  # a sweeper that records failed trials and goes on (Optuna) returns normally
+                raise _SweepJobFailed()
         except (_JobFailed, rundir.Refused) as failed:
             raise failed.error from None
         finally:

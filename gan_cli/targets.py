@@ -55,6 +55,10 @@ def check(tree: Any, trust: Iterable[str] | None, source: str) -> None:
     `source` says where the tree came from ("checkpoint=PATH", "the command line"); `trust` is the
     command line's own `trust=` list, never one read from a file."""
     trust = [trust] if isinstance(trust, str) else [str(t) for t in (trust or [])]  # trust=mypkg means [mypkg]
+    for t in trust:
+        if t.split(".", 1)[0] in _NEVER_SUGGEST:  # "run my checkpoint with trust=[builtins]" is an attack
+            raise UserError(f"trust=[{t}]: trust is for modules of your own; the standard library, torch and "
+                            f"gan-cli itself are never trusted, since a config naming them can run anything")
     for where, value in _targets(tree):
         if not isinstance(value, str):
             raise UserError(f"{source}: {where}._target_ is not a dotted name ({type(value).__name__}); refused")

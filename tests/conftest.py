@@ -21,5 +21,5 @@ def mnist_root() -> Path:
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """One tiny trained run, shared by the tests that only read a checkpoint."""
     run_dir = tmp_path_factory.mktemp("tiny_run")
-    gan("train", *TINY, f"hydra.run.dir={run_dir}", cwd=run_dir, check=True)
+    gan("train", *TINY, f"hydra.run.dir={run_dir}", cwd=run_dir, check=True, process=True)  # the real entry point
     return run_dir / "checkpoints" / "last.pt"

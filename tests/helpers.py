@@ -29,12 +29,22 @@ def compose_config(name: str = "train", overrides: list[str] | None = None):
         return compose(config_name=name, overrides=overrides or [])
 
 
-def gan(*args: str, cwd: Path, check: bool = False) -> subprocess.CompletedProcess:
-    """Run the real command line, as a user would: `gan <args>` in a fresh process."""
-    # PYTHONPATH: so a config may name a test-only class (tests.helpers.NaNAfter)
-    env = {**os.environ, "GAN_DATA_ROOT": str(DATA_ROOT), "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "gan_cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+def gan(*args: str, cwd: Path, check: bool = False, process: bool = False) -> subprocess.CompletedProcess:
+    """Run the real command line, as a user would: `gan <args>`, by default through cli.main in this
+    process (gan_here: the same code, without a second torch import), or with process=True in a fresh
+    process of `python -m gan_cli`."""
+    if process:
+        # PYTHONPATH: so a config may name a test-only class (tests.helpers.NaNAfter)
+        env = {**os.environ, "GAN_DATA_ROOT": str(DATA_ROOT), "PYTHONPATH": str(REPO)}
+        proc = subprocess.run([sys.executable, "-m", "gan_cli", *args], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=300)
+    else:
+        try:
+            proc = gan_here(*args, cwd=cwd)
+        except Exception:  # noqa: BLE001 - a traceback, as the process would print it before exiting with 1
+            import traceback
+
+            proc = subprocess.CompletedProcess(["gan", *args], 1, "", traceback.format_exc())
     if check and proc.returncode != 0:
         raise AssertionError(f"gan {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc
@@ -43,7 +53,7 @@ def gan(*args: str, cwd: Path, check: bool = False) -> subprocess.CompletedProce
 def gan_here(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """The same command line as `gan`, in this process: cli.main with its exit code, stdout and stderr.
     About ten times quicker than a fresh process (no torch import), for the many one-line-error cases;
-    the tests that train for real or need a clean process use `gan`."""
+    the tests that need a clean process use `gan(..., process=True)`."""
     import contextlib
     import io
 

@@ -81,6 +81,7 @@ def evaluate(tmp_path, ckpt, *args):
 def test_eval_of_more_samples_than_fit_is_refused_with_the_estimate(tmp_path, toy_checkpoint, tiny_checkpoint):
     record = toy_checkpoint.parent / "metrics.json"
     before = record.read_bytes() if record.exists() else None
+    tiny_before = _contents(tiny_checkpoint.parent)
     one_line_error(evaluate(tmp_path, toy_checkpoint, "n=1000000000000", "metrics=[fd_points]"),
                    "n=1000000000000 samples (2-D points)", "need about", "in memory", "lower n")
     one_line_error(evaluate(tmp_path, tiny_checkpoint, "n=1000000000000", "metrics=[kid]"),
@@ -88,7 +89,7 @@ def test_eval_of_more_samples_than_fit_is_refused_with_the_estimate(tmp_path, to
     one_line_error(evaluate(tmp_path, toy_checkpoint, "n=10000000", "kid_subset_size=10000000", "metrics=[kid_points]"),
                    "with kid_subset_size=10000000 need about 2.4 PB", "lower kid_subset_size")
     assert (record.read_bytes() if record.exists() else None) == before
-    assert not (tiny_checkpoint.parent / "metrics.json").exists() and left_nothing(tmp_path)
+    assert _contents(tiny_checkpoint.parent) == tiny_before and left_nothing(tmp_path)
 
 
 def test_eval_says_when_n_is_more_than_the_data_holds(tmp_path, toy_checkpoint):
@@ -137,8 +138,13 @@ EVAL_BAD = [
 
 @pytest.mark.parametrize("overrides,message", EVAL_BAD, ids=[" ".join(o[0]) for o in EVAL_BAD])
 def test_eval_wrong_types_are_one_line(tmp_path, tiny_checkpoint, overrides, message):
+    before = _contents(tiny_checkpoint.parent)  # shared with other tests, which may have evaluated it
     one_line_error(gan_here("eval", f"checkpoint={tiny_checkpoint}", *overrides, cwd=tmp_path), message)
-    assert not (tiny_checkpoint.parent / "metrics.json").exists() and left_nothing(tmp_path)
+    assert _contents(tiny_checkpoint.parent) == before and left_nothing(tmp_path)
+
+
+def _contents(directory):
+    return {p.name: p.read_bytes() for p in directory.iterdir()}
 
 
 # -- gan latent-arithmetic ------------------------------------------------------------------------------------
