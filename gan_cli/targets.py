@@ -12,6 +12,7 @@ imported before it passes, since importing a module already runs its code.
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 from gan_cli.errors import UserError
 
 KEY = "_target_"
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 _NEVER_SUGGEST = frozenset(sys.stdlib_module_names) | {"torch", "torchvision", "hydra", "omegaconf", "numpy", "gan_cli"}
 
 
@@ -56,12 +58,15 @@ def check(tree: Any, trust: Iterable[str] | None, source: str) -> None:
     command line's own `trust=` list, never one read from a file."""
     trust = [trust] if isinstance(trust, str) else [str(t) for t in (trust or [])]  # trust=mypkg means [mypkg]
     for t in trust:
+        if not _DOTTED.fullmatch(t):
+            raise UserError(f"trust=[{t}] is not a module name (dotted Python identifiers, e.g. mypkg.models)")
         if t.split(".", 1)[0] in _NEVER_SUGGEST:  # "run my checkpoint with trust=[builtins]" is an attack
             raise UserError(f"trust=[{t}]: trust is for modules of your own; the standard library, torch and "
                             f"gan-cli itself are never trusted, since a config naming them can run anything")
     for where, value in _targets(tree):
-        if not isinstance(value, str):
-            raise UserError(f"{source}: {where}._target_ is not a dotted name ({type(value).__name__}); refused")
+        if not isinstance(value, str) or not _DOTTED.fullmatch(value):
+            raise UserError(f"{source}: {where or 'the config'}._target_ is not a dotted Python name "
+                            f"({str(value)[:60]!r}); refused")
         if not allowed(value, trust):
             root = value.split(".", 1)[0]
             # never suggest trusting the standard library or torch: that is where the dangerous calls live

@@ -173,8 +173,12 @@ def test_the_allow_list_is_every_target_the_project_ships():
             "gan_cli.data.folder.load"} <= shipped
     assert not any(t.startswith(("builtins", "os.", "shutil", "pathlib", "hydra")) for t in shipped)
     assert targets.allowed("mypkg.models.G", ["mypkg"]) and not targets.allowed("mypkgx.G", ["mypkg"])
-    with pytest.raises(UserError, match=r"\[1\]\._target_"):
+    with pytest.raises(UserError, match=r"\[1\]\._target_ is not a dotted Python name"):
         targets.check({"a": [0, {"_target_": 3}]}, [], "test")
+    with pytest.raises(UserError, match="not a dotted Python name"):
+        targets.check({"_target_": " builtins.print"}, [], "test")
+    with pytest.raises(UserError, match="is not a module name"):
+        targets.check({}, [" mypkg"], "test")
 
 
 def test_the_standard_library_and_torch_are_never_trusted(tmp_path):
