@@ -4,7 +4,7 @@
 
 Both sides run the same algorithm (Goodfellow et al. 2014, Algorithm 1 with k = 1): a D update on a real
 batch and G(z) with fresh z, then a G update with fresh z and D frozen, Adam(2e-4, 0.5, 0.999), the
-same DCGAN, the same in-memory uint8 data. The runner's side is the real Trainer.fit (statistics
+same DCGAN, the same in-memory uint8 data. The runner's side is the real loop.fit (statistics
 accumulated on the device and read every 50 steps, NaN watch, TensorBoard, progress bar); its own
 img/s excludes the time spent writing sample grids and checkpoints. The bare side has none of that.
 Rounds alternate between the two so that drifts of the machine hit both alike.
@@ -25,7 +25,13 @@ import torch.nn.functional as F
 from gan_cli.data.fake import random_images
 from gan_cli.data.source import to_unit_range
 from gan_cli.latent import Latents, seeded_z
-from gan_cli.loop import Schedule, Trainer
+from gan_cli.algorithms.gan import GAN
+from gan_cli.callbacks.budget import TimeBudget
+from gan_cli.callbacks.evaluation import Evaluation
+from gan_cli.callbacks.hparams import HParams
+from gan_cli.callbacks.scalars import Scalars
+from gan_cli.callbacks.watch import Watch
+from gan_cli.loop import Run, Schedule, fit
 from gan_cli.losses import NonSaturating
 from gan_cli.models.dcgan import Discriminator, Generator
 
@@ -77,12 +83,12 @@ def bare(data, steps: int, batch: int, side: int, width: int, device: torch.devi
 def runner(data, steps: int, batch: int, side: int, width: int, device: torch.device, channels_last: bool,
            precision: torch.dtype | None) -> float:
     G, D, opt_g, opt_d = models(side, width, device, channels_last)
+    gan = GAN({"G": G, "D": D}, {"G": opt_g, "D": opt_d}, NonSaturating())
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(G, D, NonSaturating(), opt_g, opt_d, data,
-                          Schedule(steps=steps + 50, batch_size=batch, log_every=50, sample_every=0,
-                                   checkpoint_every=0, precision=precision),
-                          run_dir=Path(tmp), device=device, seed=0, fixed=Latents(seeded_z(64, 100, 0)), config={})
-        trainer.fit()
+        run = Run(gan, data, Schedule(steps=steps + 50, batch_size=batch, precision=precision), Path(tmp), device,
+                  seed=0, fixed=Latents(seeded_z(64, 100, 0)), config={})
+        # the default callbacks but pictures and checkpoints, which the bare loop does not have
+        fit(run, [TimeBudget(), Scalars(every=50), Evaluation(), Watch(), HParams()])
         rows = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
     return statistics.median(r["perf/img_per_s"] for r in rows[1:])  # the first interval is warm-up
 

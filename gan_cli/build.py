@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from gan_cli import targets
+from gan_cli.algorithms.base import Algorithm
 from gan_cli.errors import UserError, first_line
 from gan_cli.losses import GANLoss
 from gan_cli.typecheck import check_arguments
@@ -189,7 +190,40 @@ def parts(cfg: DictConfig, dev: torch.device) -> Parts:
     layout = torch.channels_last if cfg.train.channels_last else torch.preserve_format
     G, D = G.to(dev, memory_format=layout), D.to(dev, memory_format=layout)
     objective = loss(cfg)
-    objective.check(D)  # e.g. WGAN-GP refuses a batch-norm critic, before any step is spent
     opt_g, opt_d = optimizers(cfg, G, D)
     return Parts(source, G, D, objective, opt_g, opt_d)
 
+
+def algorithm(cfg: DictConfig, parts: Parts) -> Algorithm:
+    """The training algorithm (algorithm=) over the built networks and optimisers. An algorithm takes
+    what its __init__ names: the loss (loss=) and the label count of a conditional model."""
+    make = instantiate(cfg.algorithm, "algorithm", trusted(cfg))
+    return call_with(make, "algorithm", models={"G": parts.G, "D": parts.D},
+                     optimizers={"G": parts.opt_g, "D": parts.opt_d}, loss=parts.loss,
+                     num_classes=parts.data.num_classes if cfg.model.get("conditional", False) else None)
+
+
+def callbacks(cfg: DictConfig, **context) -> list:
+    """The callbacks of conf/callbacks/, in their order; each takes from `context` (the evaluator, the
+    watch's detectors, the hparams) what its __init__ names. `callbacks.<name>=null` turns one off."""
+    out = []
+    for name, node in cfg.callbacks.items():
+        if node is not None:
+            out.append(call_with(instantiate(node, f"callbacks.{name}", trusted(cfg)), f"callbacks.{name}", **context))
+    return out
+
+
+def call_with(make, where: str, **available):
+    """make(**the part of `available` its signature names): the runtime objects a config cannot hold."""
+    import inspect
+
+    try:
+        accepted = inspect.signature(make).parameters
+    except (TypeError, ValueError):  # a built object rather than a _partial_ factory
+        return make
+    if any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        return make(**available)
+    try:
+        return make(**{k: v for k, v in available.items() if k in accepted})
+    except TypeError as e:
+        raise UserError(f"{where}: {first_line(e)}") from None

@@ -62,7 +62,7 @@ def test_conditional_models_need_labelled_data(tmp_path, model):
 def test_wgan_gp_refuses_a_batch_norm_critic_before_training():
     cfg = compose_config(overrides=["loss=wgan_gp", "data=fake", "data.n=16", "data.resolution=16"])
     with pytest.raises(UserError, match="model.d.norm=layer"):
-        build.parts(cfg, torch.device("cpu"))
+        build.algorithm(cfg, build.parts(cfg, torch.device("cpu")))
 
 
 @pytest.mark.parametrize("data", ["toy_ring", "toy_grid", "fake"])

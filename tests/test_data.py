@@ -28,13 +28,13 @@ def test_batch_stream_resumes_where_it_stopped():
     cpu = torch.device("cpu")
     straight = list(itertools.islice(data.batches(8, cpu, seed=1), 12))  # 5 per epoch: crosses 2 epochs
     resumed = list(itertools.islice(data.batches(8, cpu, seed=1, start=7), 5))
-    for (x, y), (rx, ry) in zip(straight[7:], resumed):
-        assert torch.equal(x, rx) and torch.equal(y, ry)
+    for a, b in zip(straight[7:], resumed):
+        assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
 
 
 def test_an_epoch_visits_every_sample_once():
     data = TensorData("t", torch.arange(12).float().view(12, 1) / 12, torch.arange(12))
-    labels = torch.cat([y for _, y in itertools.islice(data.batches(4, torch.device("cpu"), seed=0), 3)])
+    labels = torch.cat([b.labels for b in itertools.islice(data.batches(4, torch.device("cpu"), seed=0), 3)])
     assert sorted(labels.tolist()) == list(range(12))
 
 
@@ -73,7 +73,7 @@ def test_folder_reads_resizes_and_crops(tmp_path):
     (tmp_path / "notes.txt").write_text("not an image")
     data = folder.load(str(tmp_path), resolution=16, channels=3, num_workers=0)
     assert len(data) == 2 and data.shape == (3, 16, 16)
-    x, _ = next(data.batches(2, torch.device("cpu"), seed=0))
+    x = next(data.batches(2, torch.device("cpu"), seed=0)).images
     assert x.shape == (2, 3, 16, 16) and x.min() >= -1 and x.max() <= 1
 
 

@@ -160,7 +160,7 @@ def test_a_non_image_is_left_out_with_one_warning_naming_it(tmp_path, caplog):
     assert len(data) == 4
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "x.jpg" in warnings[0] and "1 file" in warnings[0], warnings
-    x, _ = next(data.batches(4, torch.device("cpu"), seed=0))  # today: UnidentifiedImageError here
+    x = next(data.batches(4, torch.device("cpu"), seed=0)).images  # today: UnidentifiedImageError here
     assert x.shape == (4, 1, SIDE, SIDE)
 
 
@@ -179,7 +179,7 @@ def test_a_truncated_image_is_replaced_so_batches_stay_full(tmp_path, caplog, nu
     assert len(data) == 8  # its header reads fine: only decoding finds the damage
     with caplog.at_level(logging.WARNING, logger="gan_cli.data.folder"):
         batches = list(itertools.islice(data.batches(4, torch.device("cpu"), seed=0), 4))  # two epochs
-    assert [len(x) for x, _ in batches] == [4, 4, 4, 4]  # today: OSError (image file is truncated)
+    assert [len(b) for b in batches] == [4, 4, 4, 4]  # today: OSError (image file is truncated)
     if num_workers == 0:  # a worker's log records stay in the worker: only the in-process case shows them here
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1 and "good_03_cut.png" in warnings[0], warnings  # once, not once per epoch

@@ -20,12 +20,12 @@ from gan_cli.diagnose.live import Watch
 from gan_cli.distributed import World
 from gan_cli.errors import UserError, first_line
 from gan_cli.latent import seeded_latents
-from gan_cli.loop import Schedule, Trainer
+from gan_cli.loop import FitResult, Run, Schedule, fit
 from gan_cli.metrics.evaluator import Settings, lower_is_better
 
 log = logging.getLogger(__name__)
 
-GROUPS = ("model", "loss", "data", "optimizer")
+GROUPS = ("algorithm", "model", "loss", "data", "optimizer")
 PRECISION = {"fp32": None, "bf16": torch.bfloat16}
 SCATTER_POINTS = 1024  # a scatter plot of 2-D data needs more points than an image grid has tiles
 
@@ -67,54 +67,45 @@ def _train(cfg: DictConfig, run_dir: Path, state: dict | None, choices: dict, ov
         for partial in checkpoint.partial_files(run_dir / "checkpoints"):
             partial.unlink()  # a checkpoint write cut short by a killed run: never a readable checkpoint
             log.info("removed %s, left by a run that was killed while writing it", partial)
-    n_fixed = cfg.train.num_samples if len(parts.data.shape) > 1 else max(cfg.train.num_samples, SCATTER_POINTS)
+    n_fixed = cfg.train.num_samples if parts.data.modality.images else max(cfg.train.num_samples, SCATTER_POINTS)
     # the fixed noise, its samples and their picture are held at every sample step
     limits.check_memory(n_fixed * (parts.G.z_dim + 3 * math.prod(parts.data.shape)) * limits.FLOAT,
-                        f"train.num_samples={n_fixed} samples of {'x'.join(map(str, parts.data.shape))} need",
-                        "lower train.num_samples (tiles of each sample grid)", " for the sample grids")
-    fixed = seeded_latents(n_fixed, parts.G.z_dim, cfg.seed, getattr(parts.G, "num_classes", None))
-    trainer = Trainer(
-        parts.G, parts.D, parts.loss, parts.opt_g, parts.opt_d, parts.data,
-        Schedule(steps=steps, batch_size=cfg.train.batch_size, d_steps=cfg.train.d_steps,
-                 d_warmup=cfg.train.d_warmup,
-                 log_every=cfg.train.log_every, sample_every=cfg.train.sample_every,
-                 checkpoint_every=cfg.train.checkpoint_every, max_minutes=cfg.train.max_minutes,
-                 eval_every=cfg.train.eval_every, precision=PRECISION[cfg.train.precision]),
-        run_dir=run_dir, device=dev, seed=cfg.seed,
-        fixed=fixed,
-        config=OmegaConf.to_container(cfg, resolve=True), choices=choices,
-        ema_decay=cfg.train.ema,
-        watch=watch(cfg),
-        **evaluation(cfg, parts.data, dev, world),
-        world=world,
-        hparams=hparams(choices, overrides),
-    )
+                        f"train.num_samples={n_fixed} samples of {parts.data.modality.describe(parts.data.shape)} "
+                        f"need", "lower train.num_samples (tiles of each sample grid)", " for the sample grids")
+    algorithm = build.algorithm(cfg, parts)
+    fixed = seeded_latents(n_fixed, parts.G.z_dim, cfg.seed, algorithm.num_classes)
+    run = Run(algorithm, parts.data, Schedule(steps, cfg.train.batch_size, PRECISION[cfg.train.precision]),
+              run_dir, dev, cfg.seed, fixed, OmegaConf.to_container(cfg, resolve=True), choices, world)
+    callbacks = build.callbacks(cfg, detectors=watch(cfg), hparams=hparams(choices, overrides),
+                                **evaluation(cfg, parts.data, dev, world))
     if state is not None:
-        trainer.load_state_dict(state, cfg.resume)
-        log.info("resumed %s at step %d", cfg.resume, trainer.step)
+        run.load_state_dict(state, cfg.resume)
+        log.info("resumed %s at step %d", cfg.resume, run.step)
         before = state.get("world_size", 1)
         if before != world.size:
             log.info("the run had %d processes and now has %d: the global batch is %d instead of %d, and the "
                      "data order goes on from batch %d of the new size", before, world.size,
-                     world.size * cfg.train.batch_size, before * cfg.train.batch_size, trainer.data_position)
-    params = sum(p.numel() for p in parts.G.parameters()), sum(p.numel() for p in parts.D.parameters())
+                     world.size * cfg.train.batch_size, before * cfg.train.batch_size, run.data_position)
+    params = {name: sum(p.numel() for p in m.parameters()) / 1e6 for name, m in algorithm.models.items()}
     log.info("run directory: %s", run_dir)
-    log.info("%s: G %.2fM and D %.2fM parameters, %d samples, %d steps of batch %d on %s",
-             parts.data.name, params[0] / 1e6, params[1] / 1e6, len(parts.data), steps,
+    log.info("%s: %s parameters, %d samples, %d steps of batch %d on %s", parts.data.name,
+             " and ".join(f"{name} {n:.2f}M" for name, n in params.items()), len(parts.data), steps,
              cfg.train.batch_size, dev)
-    last = trainer.fit()
-    log.info("done at step %d: loss/d %.3f, loss/g %.3f, %.0f img/s", trainer.step, last.get("loss/d", math.nan),
+    result = fit(run, callbacks)
+    last = result.last
+    log.info("done at step %d: loss/d %.3f, loss/g %.3f, %.0f img/s", result.step, last.get("loss/d", math.nan),
              last.get("loss/g", math.nan), last.get("perf/img_per_s", math.nan))
-    if trainer.stopped is not None:
-        log.warning("stopped early by train.stop_on: %s since step %d", trainer.stopped.kind, trainer.stopped.start)
+    if result.stopped_by is not None:
+        log.warning("stopped early by train.stop_on: %s since step %d", result.stopped_by.kind,
+                    result.stopped_by.start)
     log.info("samples: %s", run_dir / "samples")
-    log.info("checkpoint: %s", trainer.last_checkpoint)
+    log.info("checkpoint: %s", result.checkpoint)
     log.info("curves: tensorboard --logdir %s", run_dir)
     if world.main:
-        record(run_dir, trainer, last, overrides)
-    if trainer.best is not None:  # what a sweeper (Optuna) optimises: the best value the run reached
-        log.info("best %s: %.4g at step %d (checkpoints/best.pt)", trainer.best_metric, *trainer.best)
-        return trainer.best[0]
+        record(run_dir, result, overrides)
+    if result.best is not None:  # what a sweeper (Optuna) optimises: the best value the run reached
+        log.info("best %s: %.4g at step %d (checkpoints/best.pt)", *result.best)
+        return result.best[1]
     return last
 
 
@@ -152,13 +143,12 @@ def hparams(choices: dict[str, str], overrides: list[str]) -> dict[str, Any]:
     return out
 
 
-def record(run_dir: Path, trainer: Trainer, last: dict[str, float], overrides: list[str]) -> None:
+def record(run_dir: Path, result: FitResult, overrides: list[str]) -> None:
     """result.json: the run's overrides and where it ended, for sweep reports and other tools."""
-    result = {"overrides": overrides, "step": trainer.step, "final": last,
-              "best": None if trainer.best is None else {"metric": trainer.best_metric, "value": trainer.best[0],
-                                                          "step": trainer.best[1]},
-              "stopped_by": None if trainer.stopped is None else trainer.stopped.kind}
-    (run_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    best = None if result.best is None else dict(zip(("metric", "value", "step"), result.best))
+    out = {"overrides": overrides, "step": result.step, "final": result.last, "best": best,
+           "stopped_by": None if result.stopped_by is None else result.stopped_by.kind}
+    (run_dir / "result.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
 def evaluation(cfg: DictConfig, data, dev: torch.device, world: World) -> dict[str, Any]:
@@ -253,6 +243,7 @@ def resumed_config(state: dict[str, Any], path: str, overrides: list[str]) -> Di
     from hydra.core.override_parser.types import OverrideType
 
     cfg = OmegaConf.create(state["config"])
+    _add_newer_groups(cfg)
     choices = state.get("choices", {})
     for override in OverridesParser.create().parse_overrides(overrides):
         key = override.key_or_group
@@ -279,3 +270,16 @@ def resumed_config(state: dict[str, Any], path: str, overrides: list[str]) -> Di
 
 
 _MISSING = object()
+
+
+def _add_newer_groups(cfg: DictConfig) -> None:
+    """A checkpoint from before the algorithm and callbacks groups trained a GAN with the default
+    callbacks: give its config those, so that it resumes as it ran."""
+    missing = [g for g in ("algorithm", "callbacks") if g not in cfg]
+    if not missing:
+        return
+    from hydra import compose
+
+    defaults = compose("train")
+    for group in missing:
+        cfg[group] = OmegaConf.to_container(defaults[group], resolve=False)

@@ -8,9 +8,9 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor
 
+from gan_cli import modality
+from gan_cli.data.batch import Batch
 from gan_cli.errors import UserError
-
-Batch = tuple[Tensor, "Tensor | None"]
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> Tensor:
@@ -51,6 +51,10 @@ class TensorData:
     def shape(self) -> tuple[int, ...]:
         return tuple(self.samples.shape[1:])
 
+    @property
+    def modality(self) -> modality.Modality:
+        return modality.of(self.shape)
+
     def __len__(self) -> int:
         return len(self.samples)
 
@@ -63,7 +67,7 @@ class TensorData:
             order = epoch_order(len(self), seed, epoch).to(device)
             for i in range(k, per_epoch):
                 idx = order[i * batch_size:(i + 1) * batch_size]
-                yield to_unit_range(samples[idx]), None if labels is None else labels[idx]
+                yield Batch(to_unit_range(samples[idx]), None if labels is None else labels[idx])
             epoch, k = epoch + 1, 0
 
     def first(self, n: int) -> Tensor:
@@ -93,6 +97,10 @@ class LoaderData:
     def shape(self) -> tuple[int, ...]:
         return self._shape
 
+    @property
+    def modality(self) -> modality.Modality:
+        return modality.of(self._shape)
+
     def __len__(self) -> int:
         return len(self.dataset)
 
@@ -107,7 +115,7 @@ class LoaderData:
                 pin_memory=pin, drop_last=True, persistent_workers=False)
             try:
                 for x, y in loader:
-                    yield to_unit_range(x.to(device, non_blocking=pin)), y.to(device) if self.num_classes else None
+                    yield Batch(to_unit_range(x.to(device, non_blocking=pin)), y.to(device) if self.num_classes else None)
             except UserError as e:
                 raise UserError(self._worker_message(e)) from None
             epoch, k = epoch + 1, 0

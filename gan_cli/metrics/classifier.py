@@ -39,8 +39,8 @@ def train(data: TensorData, epochs: int = 3, batch_size: int = 128, seed: int = 
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     step = 0
     for epoch in range(epochs):
-        for x, y in data.batches(batch_size, torch.device("cpu"), seed):
-            loss = F.cross_entropy(net(x), y)
+        for batch in data.batches(batch_size, torch.device("cpu"), seed):
+            loss = F.cross_entropy(net(batch.images), batch.labels)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -1,0 +1,69 @@
+"""The interface every training algorithm implements (after stylegan2-ada's phases and mimicry's
+per-model train_step): named networks and optimisers, a list of phases, and its own state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+if TYPE_CHECKING:
+    from gan_cli.loop import Run
+
+Stats = dict[str, Tensor]  # device scalars under fixed names (loss/d, d/real, began/k, ...): read once per log interval
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One part of a training step: `run` does its forward and backward passes and its optimiser step,
+    `repeat` times in a row (k discriminator updates), at steps where step % every == 0 (lazy
+    regularisation: R1 every 16 steps)."""
+
+    name: str
+    run: Callable[[Run], Stats]
+    repeat: int = 1
+    every: int = 1
+
+
+class Algorithm:
+    """A family's training step. Subclasses set `phases` and implement them; the base keeps the networks,
+    the optimisers, and an exponential moving average of the generator for sampling.
+
+    Networks and optimisers are named ("G", "D"): the names key them in a checkpoint. `generator` names
+    the network that `gan sample` rebuilds; `inputs` says what it takes (z, label, an image, text)."""
+
+    generator = "G"
+    inputs: tuple[str, ...] = ("z",)
+
+    def __init__(self, models: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+                 ema: float = 0.0):
+        self.models, self.optimizers = models, optimizers
+        G = models[self.generator]
+        self.ema = AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True) if ema > 0 else None
+
+    phases: list[Phase] = []
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator that pictures, evaluation and `gan sample` use: its EMA when one is kept."""
+        return self.ema.module if self.ema is not None else self.models[self.generator]
+
+    def begin(self, run: Run) -> None:
+        """Before the first step of a new run (not on resume): a warm-up, say."""
+
+    def end_step(self, run: Run) -> None:
+        """After every step's phases."""
+        if self.ema is not None:
+            self.ema.update_parameters(self.models[self.generator])
+
+    def state_dict(self) -> dict[str, Any]:
+        """The algorithm's own state beyond networks and optimisers (BEGAN's k, an image pool), as tensors
+        and plain containers: it goes into the checkpoint, which is loaded with weights_only=True."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass

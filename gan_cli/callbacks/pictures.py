@@ -1,0 +1,61 @@
+"""Sample pictures from the fixed noise: samples/real.png once, then samples/step_NNNNNNN.png and
+TensorBoard images every N steps and at the end. Grids for images, scatter plots over the real data for
+2-D points (the data's modality draws them)."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import Tensor
+
+from gan_cli import visuals
+from gan_cli.callbacks.base import Callback
+
+log = logging.getLogger(__name__)
+
+
+class Pictures(Callback):
+    def __init__(self, every: int = 500):
+        self.every = every  # steps between pictures; 0: only the last
+        self._real: Tensor | None = None
+
+    def on_fit_start(self, run) -> None:
+        if run.step == 0 and run.world.main:
+            real = run.data.first(len(run.fixed.z))
+            self._write(run, "samples/real", run.data.modality.real_picture(real, run.data.scale), "real.png")
+
+    def on_step_end(self, run) -> None:
+        if run.at(self.every) and not run.last_step:
+            self.draw(run)
+
+    def on_fit_end(self, run) -> None:
+        self.draw(run)
+
+    def draw(self, run) -> None:
+        """G's samples of the fixed noise, pictured, and handed to whoever judges them (run.pictured)."""
+        run.check_finite()
+        G = run.algorithm.sampler
+        was_training = G.training
+        G.eval()
+        with torch.no_grad():
+            fake = G(run.fixed.z, run.fixed.y)
+        G.train(was_training)
+        real = self.real_reference(run)
+        if run.world.main:
+            modality = run.data.modality
+            image = modality.picture(fake, None if modality.images else real, run.data.scale, nrow=run.fixed.nrow)
+            path = self._write(run, "samples/fake", image, f"step_{run.step:07d}.png")
+            log.info("step %d: samples in %s", run.step, path)
+        run.pictured = (fake, real[:len(fake)])
+
+    def real_reference(self, run) -> Tensor:
+        """The real samples pictures and probes compare against: read once, then reused (a folder data set
+        would otherwise be read from disk at every picture)."""
+        if self._real is None:
+            self._real = run.data.first(run.data.modality.reference_size(len(run.fixed.z)))
+        return self._real
+
+    def _write(self, run, tag: str, image: Tensor, name: str):
+        run.writer.add_image(tag, image, run.step)
+        return visuals.save_png(image, run.run_dir / "samples" / name)
