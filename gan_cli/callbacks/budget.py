@@ -14,8 +14,8 @@ log = logging.getLogger(__name__)
 
 class TimeBudget(Callback):
     def __init__(self, max_minutes: float | None = None, every: int = 50):
-        """every: steps between checks of the clock (the log interval); the ranks of a torchrun world
-        decide together there."""
+        """every: under torchrun, the steps at which the ranks look at the clock together (the log
+        interval); a single process looks after every step."""
         self.max_minutes, self.every = max_minutes, every or 50
         self.deadline = math.inf
 
