@@ -2,7 +2,7 @@
 
 A sample is high quality when it lies within 3 standard deviations of some component's centre; a mode
 is covered when at least 1% of all samples are high quality and nearest to it (the criteria of
-Srivastava et al. 2017, VEEGAN, and of issue 3)."""
+Srivastava et al. 2017, VEEGAN)."""
 
 from __future__ import annotations
 
