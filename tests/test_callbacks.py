@@ -90,3 +90,26 @@ def test_hparams_go_to_tensorboard(tmp_path):
     fit(_run(tmp_path, 2), [Scalars(every=1), HParams({"lr": 5.0})])
     events = EventAccumulator(str(tmp_path)).Reload()
     assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
+
+
+def test_the_readmes_callback_plugs_in_from_the_command_line(tmp_path, monkeypatch):
+    """README, Extending: a callback of the user's own, added with +callbacks and trust=."""
+    import re
+    import textwrap
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from tests.helpers import REPO, TINY, gan
+
+    readme = (REPO / "README.md").read_text()
+    code = re.search(r"```python\n# mypkg/callbacks.py\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "callbacks.py").write_text(textwrap.dedent(code))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run = tmp_path / "run"
+    gan("train", *TINY, "+callbacks.gap={_target_:mypkg.callbacks.ScoreGap,_partial_:true,every:2}", "trust=[mypkg]",
+        f"hydra.run.dir={run}", cwd=tmp_path, check=True)
+    gaps = [e.value for e in EventAccumulator(str(run)).Reload().Scalars("d/gap")]
+    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    torch.testing.assert_close(gaps, [r["d/real"] - r["d/fake"] for r in rows])
