@@ -83,15 +83,16 @@ def trusted(cfg: DictConfig) -> list[str]:
 
 
 def classifier(cfg: DictConfig, data) -> nn.Module | None:
-    """The data set's own classifier, for a labelled torchvision set: trained once on its training
-    split (about a minute on a CPU), scored on its test split, cached under <data.root>/classifiers."""
+    """The data set's own classifier, for labelled images with a test split (the torchvision sets: their
+    config has `split`): trained once on the training split (about a minute on a CPU), scored on the
+    test split, cached under <data.root>/classifiers."""
     from pathlib import Path
 
     from omegaconf import OmegaConf
 
     from gan_cli.metrics import classifier as small_cnn
 
-    if not data.num_classes or not str(cfg.data.get("_target_", "")).endswith("torchvision_sets.load"):
+    if not data.num_classes or not data.modality.images or "split" not in cfg.data:
         return None
     test_cfg = cfg.data.copy()
     test_cfg.split = "test"
