@@ -23,3 +23,31 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("tiny_run")
     gan("train", *TINY, f"hydra.run.dir={run_dir}", cwd=run_dir, check=True, process=True)  # the real entry point
     return run_dir / "checkpoints" / "last.pt"
+
+
+@pytest.fixture
+def user_package(tmp_path, monkeypatch):
+    """A fresh package `mypkg` of the user's own under tmp_path; returns a function that writes one module.
+
+    Tests run `gan` in-process, so a `mypkg` imported by an earlier test would shadow this one:
+    the fixture forgets it before and after.
+    """
+    import importlib
+    import sys
+    import textwrap
+
+    def forget():
+        for name in [m for m in sys.modules if m == "mypkg" or m.startswith("mypkg.")]:
+            monkeypatch.delitem(sys.modules, name)
+
+    forget()
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def write(module: str, code: str) -> None:
+        (tmp_path / "mypkg" / f"{module}.py").write_text(textwrap.dedent(code))
+        importlib.invalidate_caches()
+
+    yield write
+    forget()

@@ -92,10 +92,9 @@ def test_hparams_go_to_tensorboard(tmp_path):
     assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
 
 
-def test_the_readmes_callback_plugs_in_from_the_command_line(tmp_path, monkeypatch):
+def test_the_readmes_callback_plugs_in_from_the_command_line(tmp_path, user_package):
     """README, Extending: a callback of the user's own, added with +callbacks and trust=."""
     import re
-    import textwrap
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -103,10 +102,7 @@ def test_the_readmes_callback_plugs_in_from_the_command_line(tmp_path, monkeypat
 
     readme = (REPO / "README.md").read_text()
     code = re.search(r"```python\n# mypkg/callbacks.py\n(.*?)```", readme, re.S).group(1)
-    (tmp_path / "mypkg").mkdir()
-    (tmp_path / "mypkg" / "__init__.py").write_text("")
-    (tmp_path / "mypkg" / "callbacks.py").write_text(textwrap.dedent(code))
-    monkeypatch.syspath_prepend(str(tmp_path))
+    user_package("callbacks", code)
     run = tmp_path / "run"
     gan("train", *TINY, "+callbacks.gap={_target_:mypkg.callbacks.ScoreGap,_partial_:true,every:2}", "trust=[mypkg]",
         f"hydra.run.dir={run}", cwd=tmp_path, check=True)

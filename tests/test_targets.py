@@ -143,18 +143,14 @@ def test_the_command_line_may_name_only_shipped_components(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["victim.txt"]
 
 
-def test_a_users_own_model_runs_when_trusted_on_the_command_line(tmp_path, monkeypatch):
+def test_a_users_own_model_runs_when_trusted_on_the_command_line(tmp_path, user_package):
     """The README's example: a generator of your own, trained and then sampled, both with trust=[mypkg]."""
-    package = tmp_path / "mypkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "models.py").write_text(textwrap.dedent("""
+    user_package("models", """
         from gan_cli.models.dcgan import Generator as DCGANGenerator
 
         class Generator(DCGANGenerator):
             \"\"\"The user's own generator (here: DCGAN's, under another name).\"\"\"
-    """))
-    monkeypatch.syspath_prepend(str(tmp_path))
+    """)
     run = tmp_path / "run"
     mine = ["model.g._target_=mypkg.models.Generator", f"hydra.run.dir={run}"]
     one_line_error(gan_here("train", *TINY, *mine, cwd=tmp_path), "mypkg.models.Generator", "trust=[mypkg]")
