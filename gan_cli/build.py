@@ -110,8 +110,8 @@ def evaluator(cfg: DictConfig, data, metrics, settings, device: torch.device, in
     from gan_cli.metrics import evaluator as ev
     from gan_cli.metrics import features
 
-    net = classifier(cfg, data) if len(data.shape) == 3 else None
-    domain = (features.PointFeatures(data.scale) if len(data.shape) == 1
+    net = classifier(cfg, data) if data.modality.images else None
+    domain = (features.PointFeatures(data.scale) if not data.modality.images
               else features.ClassifierFeatures(data.name, net) if net is not None else None)
     valid = ev.metric_names(domain, data)
     wanted = ev.select(metrics, valid, inception_weights, key)

@@ -3,15 +3,17 @@ resolved config that built the models, so `gan sample` and `resume=` need nothin
 
 Everything inside is a tensor or a plain Python container, so loading uses `weights_only=True`: a
 checkpoint from a stranger is data, never code.
+
+The schema's keys are spelled here only: `Saved` names what the commands read (step, data shape,
+scale, classes, config) and `load_generator` rebuilds G.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import pickle
 import shutil
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +21,13 @@ import torch
 from torch import nn
 
 from gan_cli import targets
+from gan_cli.modality import Modality
+from gan_cli.modality import of as modality_of
+from gan_cli.files import atomic_write, write_tensors
 from gan_cli.errors import UserError, first_line
 
 FORMAT = "gan-cli/1"
 
-
-class WriteError(UserError):
-    """A checkpoint could not be written (disk full, file size limit, permissions); nothing was replaced."""
 
 # What every gan-cli checkpoint holds (Trainer.state_dict), and the type each entry must have: a file with
 # the marker but a missing or mistyped entry is refused in one line instead of failing deep in a command.
@@ -34,8 +36,7 @@ _SCHEMA: dict[str, tuple[type, ...]] = {
     "rng": (dict,), "fixed": (dict,), "data": (dict,), "ema": (dict, type(None)),
 }
 _NESTED: dict[str, dict[str, tuple[type, ...]]] = {
-    "models": {"G": (dict,), "D": (dict,)},
-    "optimizers": {"G": (dict,), "D": (dict,)},
+    "models": {"G": (dict,)},  # every command needs G; the others are the algorithm's own (D, or more)
     "data": {"shape": (list, tuple), "scale": (int, float)},
     "fixed": {"z": (torch.Tensor,)},
     "rng": {"torch": (torch.Tensor,), "z": (torch.Tensor,)},
@@ -45,62 +46,13 @@ _NESTED: dict[str, dict[str, tuple[type, ...]]] = {
 def save(path: Path, state: dict[str, Any]) -> None:
     """Write atomically: a crash mid-write leaves the previous file intact, never a truncated one, and a
     failed write (disk full, file size limit) leaves no partial file behind."""
-    with _atomic(path) as tmp, tmp.open("wb") as f:
-        sink = _Sink(f)
-        try:
-            torch.save({"format": FORMAT, **state}, sink)
-        except RuntimeError:
-            if sink.error is not None:
-                raise sink.error from None
-            raise
-        f.flush()
-        os.fsync(f.fileno())
-
-
-class _Sink:
-    """The file torch.save writes to. torch's zip writer swallows the OSError of a failed write and then
-    reports only a position mismatch; this keeps the error (EFBIG, ENOSPC) to name it."""
-
-    def __init__(self, f):
-        self.f, self.error = f, None
-
-    def write(self, data) -> int:
-        try:
-            return self.f.write(data)
-        except OSError as e:
-            self.error = self.error or e
-            raise
-
-    def flush(self) -> None:
-        self.f.flush()
+    write_tensors(path, {"format": FORMAT, **state})
 
 
 def copy(source: Path, path: Path) -> None:
     """Another name for a saved checkpoint (last.pt beside step_N.pt), atomic like save."""
-    with _atomic(path) as tmp:
+    with atomic_write(path) as tmp:
         shutil.copyfile(source, tmp)
-
-
-def partial_files(directory: Path) -> list[Path]:
-    """What a process killed while writing leaves: `.<name>.tmp` files of _atomic."""
-    return sorted(directory.glob(".*.tmp")) if directory.is_dir() else []
-
-
-@contextlib.contextmanager
-def _atomic(path: Path):
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        yield tmp
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:  # torch.save reports a failed write as a RuntimeError
-        tmp.unlink(missing_ok=True)
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else first_line(e)
-        raise WriteError(f"could not write {path} ({reason}); the file that was there is untouched and no partial "
-                        f"file is left: free disk space or choose another hydra.run.dir") from None
-    except BaseException:  # Ctrl-C or SIGTERM mid-write: the loop saves again; leave no partial file behind
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu", trust: Any = ()) -> dict[str, Any]:
@@ -138,6 +90,21 @@ def load(path: str | Path, map_location: str | torch.device = "cpu", trust: Any 
     return state
 
 
+def is_checkpoint(path: Path) -> bool:
+    """Whether path is a gan-cli checkpoint: a torch zip file whose data-only load has the format marker.
+    Cheap: a file that does not start like a zip is not read further, and the tensors are mapped, not read."""
+    try:
+        with path.open("rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - a file torch cannot read as data is not one of ours
+        return False
+    return isinstance(state, dict) and state.get("format") == FORMAT
+
+
 def _check_schema(state: dict[str, Any], path: str | Path) -> None:
     def refuse(key: str, want: tuple[type, ...], value: Any) -> None:
         if value is _ABSENT:
@@ -151,6 +118,9 @@ def _check_schema(state: dict[str, Any], path: str | Path) -> None:
         refuse(key, want, value)
         for sub, sub_want in _NESTED.get(key, {}).items():
             refuse(f"{key}.{sub}", sub_want, value.get(sub, _ABSENT))
+        if key in ("models", "optimizers"):  # one state dict per named network or optimiser
+            for name, entry in value.items():
+                refuse(f"{key}.{name}", (dict,), entry)
     if state["step"] < 0 or not all(isinstance(n, int) and n > 0 for n in state["data"]["shape"]):
         raise UserError(f"checkpoint={path} is damaged: step {state['step']}, data shape {state['data']['shape']}")
 
@@ -167,3 +137,65 @@ def load_weights(module: nn.Module, weights: dict[str, torch.Tensor], path: str 
         raise UserError(f"checkpoint={path} was written by a different {name} than the config builds "
                         f"({first_line(e)}); keep model.* as the run had it") from None
 
+
+
+# -- reading one, for the commands ---------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Saved:
+    """A loaded checkpoint as the commands read it. The schema's keys are spelled here and in load_generator
+    only, so a command asks for `.step` or `.shape`, never for state["data"]["shape"]."""
+
+    state: dict[str, Any]  # what load returns
+    path: str | Path  # as the user gave it: messages name it so
+
+    @classmethod
+    def load(cls, path: str | Path, trust: Any = ()) -> "Saved":
+        return cls(load(path, trust=trust), path)
+
+    @property
+    def step(self) -> int:
+        return self.state["step"]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved config that built the models (its trust= the command line's, see load)."""
+        return self.state["config"]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """One sample's shape: (C, H, W) for images, (2,) for 2-D points."""
+        return tuple(self.state["data"]["shape"])
+
+    @property
+    def scale(self) -> float:
+        """The data's units per unit of G's output (2-D points; 1 for images)."""
+        return self.state["data"]["scale"]
+
+    @property
+    def modality(self) -> Modality:
+        return modality_of(self.shape)
+
+    @property
+    def num_classes(self) -> int | None:
+        """The classes a conditional G takes; None for an unconditional one."""
+        return self.state["data"].get("num_classes")
+
+    def generator(self, device: torch.device, ema: bool = True) -> nn.Module:
+        return load_generator(self.state, self.path, device, ema)
+
+
+def load_generator(state: dict[str, Any], path: str | Path, device: torch.device, ema: bool = True) -> nn.Module:
+    """Rebuild G from the config inside the checkpoint and load its weights (the EMA ones when kept), in
+    eval mode on `device`. Its `num_classes` is set (not None) for a conditional generator."""
+    from omegaconf import OmegaConf
+
+    from gan_cli import build  # not at the top: build assembles the engine (loop, callbacks), which imports this
+
+    cfg = OmegaConf.create(state["config"])
+    G = build.generator(cfg, tuple(state["data"]["shape"]), state["data"].get("num_classes"))
+    weights = state["models"]["G"]
+    if ema and state.get("ema") is not None:  # an AveragedModel's state: module.* plus a counter
+        weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+    load_weights(G, weights, path, "generator")
+    return G.to(device).eval()

@@ -44,7 +44,7 @@ class _Sweep:
 
 @dataclass(frozen=True)
 class Command:
-    module: str  # a module with run(cfg, run_dir)
+    module: str  # a module with run(cfg, run_dir), and shorthand(overrides) when it has a short syntax
     config: str  # its primary config in conf/
     summary: str
 
@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     if command is None:
         _fail(f"gan: unknown command '{name}'; choose one of: {', '.join(COMMANDS)} (see gan --help)")
 
+    shorthand = getattr(importlib.import_module(command.module), "shorthand", None)
+    if shorthand is not None:  # latent-arithmetic's a=[3,17,40] for +groups.a=[3,17,40]
+        overrides = shorthand(overrides)
     _register_resolvers()
     # Let Hydra's own errors reach us as exceptions, so we can print them as one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"

@@ -1,13 +1,15 @@
-"""Latent vectors that depend only on (seed, index): the same on every device and batch size; and the
-arithmetic on them (means, signed sums, paths) that `gan latent-arithmetic` draws."""
+"""Latent vectors that depend only on (seed, index): the same on every device and batch size; G's
+images of them (`generate`, the one way every command and measure draws samples); and the arithmetic
+on them (means, signed sums, paths) that `gan latent-arithmetic` draws."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from gan_cli.errors import UserError
 
@@ -56,6 +58,76 @@ def seeded_latents(n: int, z_dim: int, seed: int, num_classes: int | None = None
     per_class = -(-n // num_classes)
     z = seeded_z(per_class, z_dim, seed).repeat(num_classes, 1)
     return Latents(z, torch.arange(num_classes).repeat_interleave(per_class), per_class)
+
+
+def total(n: int, num_classes: int | None, label: int | None = None) -> int:
+    """How many latents seeded_latents(n, ...) holds: a conditional model without a label draws whole
+    rows, one per class."""
+    return -(-n // num_classes) * num_classes if num_classes and label is None else n
+
+
+def latent_rows(start: int, stop: int, n: int, z_dim: int, seed: int, num_classes: int | None = None,
+                label: int | None = None) -> tuple[Tensor, Tensor | None]:
+    """Rows start:stop of seeded_latents(n, z_dim, seed, num_classes, label), drawing only the blocks of
+    seeded_z they need (z_block)."""
+    rows = torch.arange(start, stop)
+    y = None
+    if num_classes and label is None:  # one row per class, column j holding z_j in every row
+        per_class = -(-n // num_classes)
+        rows, y = rows % per_class, rows // per_class
+    elif num_classes:
+        y = torch.full((stop - start,), label, dtype=torch.long)
+    blocks = (rows // BLOCK).unique()  # sorted
+    drawn = [z_block(seed, b, z_dim) for b in blocks.tolist()]
+    table = torch.cat(drawn) if drawn else torch.empty(0, z_dim)
+    z = table[torch.searchsorted(blocks, rows // BLOCK) * BLOCK + rows % BLOCK]
+    return z, y
+
+
+# -- G's images of latents -----------------------------------------------------------------------------
+
+def generate(G: nn.Module, n: int, seed: int, batch_size: int, device: torch.device | str,
+             label: int | None = None, whole_rows: bool = False) -> Tensor:
+    """G's images of the seed's latents, on the CPU, as generate_batches draws them: n of them (a
+    conditional G without label= gets the classes in turn), or with whole_rows=True every row of
+    seeded_latents (n rounded up to whole rows of classes, as `gan sample` shows them)."""
+    return _joined(generate_batches(G, n, seed, batch_size, device, label, whole_rows))
+
+
+def generate_batches(G: nn.Module, n: int, seed: int, batch_size: int, device: torch.device | str,
+                     label: int | None = None, whole_rows: bool = False) -> Iterator[tuple[int, Tensor]]:
+    """(index of the first, images) batch by batch: each batch's latents are drawn as it is made
+    (latent_rows), so a caller that lets each batch go holds one batch, however large n is."""
+    count = total(n, G.num_classes, label) if whole_rows else n
+    yield from _batches(G, count, batch_size, device,
+                        lambda start, stop: latent_rows(start, stop, n, G.z_dim, seed, G.num_classes, label))
+
+
+def render(G: nn.Module, latents: Latents, batch_size: int, device: torch.device | str) -> Tensor:
+    """G's images of given latents (N, ...), on the CPU, batch_size at a time."""
+    y = latents.y
+    return _joined(_batches(G, len(latents.z), batch_size, device,
+                            lambda start, stop: (latents.z[start:stop], None if y is None else y[start:stop])))
+
+
+def _batches(G: nn.Module, count: int, batch_size: int, device: torch.device | str,
+             rows: Callable[[int, int], tuple[Tensor, Tensor | None]]) -> Iterator[tuple[int, Tensor]]:
+    """G's images of rows(start, stop), batch_size at a time: in eval mode (so no image depends on the
+    others in its batch) and without gradients, G's own mode restored before each batch is handed on."""
+    was_training = G.training
+    for start in range(0, count, batch_size):
+        z, y = rows(start, min(start + batch_size, count))
+        G.eval()
+        try:
+            with torch.no_grad():
+                images = G(z.to(device), None if y is None else y.to(device)).cpu()
+        finally:
+            G.train(was_training)
+        yield start, images
+
+
+def _joined(batches: Iterator[tuple[int, Tensor]]) -> Tensor:
+    return torch.cat([images for _, images in batches])
 
 
 # -- arithmetic and paths (Radford et al. 2016, section 6.3) ------------------------------------------

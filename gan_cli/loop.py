@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from gan_cli import checkpoint
+from gan_cli import checkpoint, files
 from gan_cli.algorithms.base import Algorithm
 from gan_cli.data.batch import Batch, DataSource
 from gan_cli.distributed import World
@@ -165,6 +165,11 @@ class Run:
 
     def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
         a = self.algorithm
+        for kind in ("models", "optimizers"):
+            missing = sorted(set(getattr(a, kind)) - set(state[kind]))
+            if missing:
+                raise UserError(f"resume={path} has no {kind} {', '.join(missing)}: it was written by another "
+                                f"algorithm than {type(a).__name__}; keep algorithm= as the run had it")
         for name, module in a.models.items():
             checkpoint.load_weights(module, state["models"][name], path, _NETWORK.get(name, name))
         if a.ema is not None and state.get("ema") is not None:
@@ -247,7 +252,7 @@ def fit(run: Run, callbacks: list[Callback]) -> FitResult:
         log.info("interrupted at step %d: checkpoint %s", run.step, run.last_checkpoint)
         interruption.step, interruption.checkpoint = run.step, run.last_checkpoint  # for cli's one line
         raise
-    except (Diverged, checkpoint.WriteError):
+    except (Diverged, files.WriteError):
         raise  # the last good checkpoint stays the last one; writing again would fail or keep NaN weights
     except Exception:
         for callback in callbacks:

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from gan_cli import files
+
 
 def image_grid(images: Tensor, nrow: int | None = None, padding: int = 2) -> Tensor:
     """(N, C, H, W) in [-1, 1] -> one (3, H', W') grid in [0, 1]; nrow images per row (default: square)."""
@@ -45,21 +47,14 @@ def scatter(fake: Tensor | None, real: Tensor | None = None, scale: float = 1.0,
     return rgba.view(h, w, 4)[..., :3].permute(2, 0, 1).float() / 255
 
 
-def picture(samples: Tensor, real: Tensor | None = None, scale: float = 1.0, nrow: int | None = None) -> Tensor:
-    """The natural picture of a batch: a grid for images, a scatter plot for 2-D points."""
-    if samples.ndim == 2:
-        return scatter(samples, real, scale)
-    return image_grid(samples, nrow)
 
-
-def save_png(image: Tensor, path: Path) -> Path:
-    """(3, H, W) in [0, 1] -> PNG, written to a temporary name first so readers never see half a file."""
+def save_png(image: Tensor, path: Path, fix: str = files.FIX) -> Path:
+    """(3, H, W) in [0, 1] -> PNG, by files.atomic_write: readers never see half a file, and a failed
+    write is one line naming it, ending with `fix`."""
     from torchvision.utils import save_image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    save_image(image, tmp)
-    tmp.replace(path)
+    with files.atomic_write(path, fix) as tmp:
+        save_image(image, tmp, format="PNG")  # the temporary name ends in .tmp: say which format
     return path
 
 

@@ -216,3 +216,18 @@ def test_failure_gallery(tmp_path, mnist_root, experiment, verdict):
         assert report["verdict"] == verdict, report
     else:
         assert "oscillation" in [f["kind"] for f in report["findings"]], report
+
+
+@pytest.mark.parametrize("command,setting,message", [
+    ("diagnose", "samples=many", "samples=many must be an integer"),
+    ("diagnose", "samples=-1", "samples=-1 must be at least 0"),
+    ("diagnose", "max_checkpoints=0", "max_checkpoints=0 must be at least 1"),
+    ("diagnose", "seed=-3", "seed=-3 must be between 0 and"),
+    ("report", "diagnose=maybe", "diagnose=maybe must be true or false"),
+    ("report", "sort_by=[1,2]", "sort_by=[1,2] must be"),
+])
+def test_settings_of_the_wrong_type_get_one_line_before_anything_is_read(tmp_path, command, setting, message):
+    """diagnose and report check their keys against their schemas (DiagnoseKeys, ReportKeys) first."""
+    from tests.helpers import one_line_error
+
+    one_line_error(gan(command, f"run={tmp_path}", setting, cwd=tmp_path), message)

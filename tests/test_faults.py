@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from gan_cli import checkpoint
+from gan_cli import checkpoint, files
 from tests.helpers import DATA_ROOT, REPO, TINY, gan_here, one_line_error
 
 LONG = [*TINY, "train.steps=100000", "train.log_every=1", "train.sample_every=0", "train.checkpoint_every=0"]
@@ -61,7 +61,7 @@ def test_a_full_disk_is_one_line_and_the_last_good_checkpoint_stays(tmp_path):
     assert len(lines) == 1 and "Traceback" not in err, err
     assert f"could not write {run / 'checkpoints' / 'step_0000006.pt'} (File too large)" in lines[0]
     assert last.read_bytes() == good
-    assert checkpoint.partial_files(run / "checkpoints") == []  # neither the old leftover nor a new one
+    assert files.partial_files(run / "checkpoints") == []  # neither the old leftover nor a new one
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pt", "step_0000002.pt"]
 
 

@@ -9,7 +9,8 @@ from torch.testing import assert_close
 
 from gan_cli import visuals
 from gan_cli.errors import UserError
-from gan_cli.latent import combine, lerp, parse_expr, seeded_noise, seeded_z, slerp, walk
+from gan_cli.latent import (combine, generate, generate_batches, lerp, parse_expr, render, seeded_latents,
+                             seeded_noise, seeded_z, slerp, walk)
 from gan_cli.models import dcgan, mlp
 
 
@@ -142,3 +143,27 @@ def test_a_half_and_half_label_mixes_the_embeddings():
         by_hand = G.net(torch.cat([z, mixed[None]], dim=1)[:, :, None, None])
         assert_close(G(z, soft), by_hand)
         assert not torch.allclose(G(z, soft), G(z, torch.tensor([1])))
+
+
+# -- generate: G's images of the seed's latents, the one way every command draws samples -----------------
+
+def test_generate_is_the_seeds_latents_in_any_batch_size():
+    torch.manual_seed(0)
+    G = mlp.Generator(8, (2,), hidden=16, num_classes=3, tanh=False)
+    whole = seeded_latents(10, 8, seed=4, num_classes=3)  # 4 per class: 12 rows
+    with torch.no_grad():
+        expected = G(whole.z, whole.y)
+    assert_close(generate(G, 10, 4, 3, "cpu"), expected[:10])  # n of them: the classes in turn
+    assert_close(generate(G, 10, 4, 5, "cpu", whole_rows=True), expected)  # whole rows, as gan sample shows
+    assert_close(render(G, whole, 7, "cpu"), expected)
+    assert [start for start, _ in generate_batches(G, 10, 4, 4, "cpu")] == [0, 4, 8]
+
+
+def test_generate_runs_g_in_eval_mode_without_gradients_and_gives_it_back_as_it_was():
+    G = dcgan.Generator(8, (1, 16, 16), width=8)  # batch norm: in train mode an image depends on its batch
+    G.train()
+    one = generate(G, 6, 0, 1, "cpu")
+    assert G.training
+    assert_close(generate(G, 6, 0, 6, "cpu"), one)
+    for _, images in generate_batches(G, 6, 0, 2, "cpu"):
+        assert torch.is_grad_enabled() and not images.requires_grad  # no_grad does not leak to the caller

@@ -12,7 +12,6 @@ from PIL import Image
 from torch.testing import assert_close
 
 from gan_cli import checkpoint
-from gan_cli.commands.sample import generator_from
 from gan_cli.latent import seeded_noise, seeded_z
 from gan_cli.models import dcgan
 from tests.helpers import TINY, compose_config, gan
@@ -43,7 +42,7 @@ def same_tile(png: Path, row: int, col: int, expected: torch.Tensor) -> None:
 
 
 def load_G(path: Path):
-    return generator_from(checkpoint.load(path), path, torch.device("cpu"))
+    return checkpoint.load_generator(checkpoint.load(path), path, torch.device("cpu"))
 
 
 def nothing_written(where: Path) -> bool:
@@ -267,7 +266,7 @@ BAD = [
     (["a=[3,70]", "b=[1]", "c=[2]"], "a=[3,70]: index 70 is outside the seed's pool of 64; raise pool= or pick 0-63"),
     (["a=[3]", "b=[]", "c=[2]"], "b=[] is empty; give at least one index"),
     (["a=[3]", "b=[1]"], "uses c, which is not given: add c=[i,j,...]"),
-    (["a=[3]", "expr=a - smiling"], "uses smiling, which is not given: add +smiling=[i,j,...]"),
+    (["a=[3]", "expr=a - smiling"], "uses smiling, which is not given: add smiling=[i,j,...]"),
     (["a=[1]", "b=[2]", "expr=a b"], "'a b' needs a + or - between them"),
     (["a=[1]", "b=[2]", "c=[3]", "d=[4]"], "d=[4] is given but expr='a - b + c' does not use it"),
     (["a=[1]", "expr=a", "from=2"], "from= is for mode=interpolate"),
@@ -295,10 +294,10 @@ def _args(overrides, tmp, tiny_checkpoint):
 @pytest.mark.parametrize("overrides,message", BAD, ids=[" ".join(o[0]) for o in BAD])
 def test_bad_input_is_named_before_anything_is_written(bad_files, tiny_checkpoint, overrides, message):
     # in-process, so the whole table stays quick; the shell's side (one line, exit 2) is tested below
-    from gan_cli.commands.latent_arithmetic import run
+    from gan_cli.commands.latent_arithmetic import run, shorthand
     from gan_cli.errors import UserError
 
-    cfg = compose_config("latent_arithmetic", _args(overrides, bad_files, tiny_checkpoint))
+    cfg = compose_config("latent_arithmetic", shorthand(_args(overrides, bad_files, tiny_checkpoint)))
     run_dir = bad_files / "run"
     run_dir.mkdir()
     with pytest.raises(UserError) as err:
@@ -314,3 +313,16 @@ def test_bad_input_from_the_shell_gets_one_line_and_leaves_nothing(bad_files, ti
     assert message.format(tmp=bad_files) in out.stderr, out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert nothing_written(bad_files)
+
+
+def test_a_group_on_the_command_line_is_short_for_one_under_groups():
+    """a=[3,17,40] and +smiling=[1] are +groups.a / +groups.smiling; settings and Hydra's flags pass through."""
+    from gan_cli.commands.latent_arithmetic import shorthand
+
+    given = ["a=[3,17,40]", "+smiling=[1]", "groups.b=[2]", "~c", "expr=a - smiling", "seed=3",
+             "hydra.run.dir=x", "-m", "--cfg", "job", "hydra/launcher=basic", "from=1"]
+    assert shorthand(given) == ["+groups.a=[3,17,40]", "+groups.smiling=[1]", "+groups.b=[2]", "~groups.c",
+                                "expr=a - smiling", "seed=3", "hydra.run.dir=x", "-m", "--cfg", "job",
+                                "hydra/launcher=basic", "from=1"]
+    cfg = compose_config("latent_arithmetic", shorthand(["a=[3,17,40]", "+smiling=[1]"]))
+    assert dict(cfg.groups) == {"a": [3, 17, 40], "smiling": [1]} and "a" not in cfg

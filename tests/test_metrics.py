@@ -25,7 +25,7 @@ def test_class_report_counts_confident_classes_only():
     assert report["class_counts"] == [50, 50, 0]  # argmax: the unsure image lands in class 1
     assert report["confident_counts"] == [50, 49, 0]
     torch.testing.assert_close(report["confident_share"], 0.99)
-    assert report["confident_classes_covered"] == 2 and report["classes_covered"] == 2
+    assert report["classes_covered"] == 2 and report["classes_predicted"] == 2
 
 
 def test_classifier_learns_a_separable_toy_problem(tmp_path):
@@ -58,3 +58,13 @@ def test_mode_report_on_hand_placed_points():
     torch.testing.assert_close(r["high_quality_share"], 0.99)
     # a mode needs min_share of ALL samples: 39 of 100 is enough at 30%, not at 40%
     assert mode_report(points, centers, std, min_share=0.4)["modes_covered"] == 1
+
+
+def test_coverage_names_its_two_counts_of_classes_apart():
+    """classes_covered counts confident samples only (gan eval's metric); classes_predicted every sample
+    in its most likely class (gan diagnose's probe): noise spread over the classes covers none of them."""
+    unsure = torch.tensor([[0.4, 0.3, 0.3]] * 30 + [[0.3, 0.4, 0.3]] * 30 + [[0.3, 0.3, 0.4]] * 40)
+    r = classifier.coverage(unsure, 3)
+    assert r["classes_predicted"] == 3 and r["classes_covered"] == 0 and r["confident_share"] == 0.0
+    assert classifier.coverage(unsure, 3, min_share=0.35)["classes_predicted"] == 1  # only the 40% class
+    assert classifier.covered(torch.tensor([5, 4, 0]), 100, 0.05) == 1  # at least 5 of 100

@@ -122,11 +122,10 @@ def test_a_folder_streams_where_a_grid_does_not_fit(tmp_path, tiny_checkpoint, m
 
 
 def test_a_folder_is_written_batch_by_batch(tmp_path, tiny_checkpoint, monkeypatch):
-    from gan_cli import visuals
-    from gan_cli.commands import sample as sample_command
+    from gan_cli import checkpoint, visuals
 
     calls, saved = [], []
-    build = sample_command.generator_from
+    build = checkpoint.load_generator
 
     def counting(*args, **kwargs):
         G = build(*args, **kwargs)
@@ -136,13 +135,13 @@ def test_a_folder_is_written_batch_by_batch(tmp_path, tiny_checkpoint, monkeypat
     class Stop(Exception):
         pass
 
-    def save_png(image, path):
+    def save_png(image, path, fix=None):
         saved.append(path)
         if len(saved) > 8:  # the first file of the second batch
             raise Stop
         return path
 
-    monkeypatch.setattr(sample_command, "generator_from", counting)
+    monkeypatch.setattr(checkpoint, "load_generator", counting)
     monkeypatch.setattr(visuals, "save_png", save_png)
     with pytest.raises(Stop):
         sample(tmp_path, tiny_checkpoint, "n=40", "batch_size=8", "out=singles")
@@ -154,7 +153,7 @@ def test_a_folder_is_written_batch_by_batch(tmp_path, tiny_checkpoint, monkeypat
     (12, 4, 10, 3, 12),
 ])
 def test_streamed_latents_are_the_seeds_own(n, label, classes, start, stop):
-    from gan_cli.commands.sample import latent_rows
+    from gan_cli.latent import latent_rows
 
     whole = seeded_latents(n, 8, 3, classes, label)
     z, y = latent_rows(start, stop, n, 8, 3, classes, label)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Sequence, TypeVar
+
+Row = TypeVar("Row")
 
 
 def hydra_context() -> tuple[dict[str, str], list[str]]:
@@ -29,6 +34,51 @@ def format_number(value) -> str:
     if value is None:
         return "-"
     return str(value) if isinstance(value, int) else f"{value:.4g}"
+
+
+# -- the table of a sweep's runs (gan eval, gan diagnose and gan report over a sweep) -------------------
+
+@dataclass(frozen=True)
+class Column:
+    """A column of runs_table: its heading, its least width, its side ("<" left, ">" right) and how
+    many characters of a cell (and of the heading) it shows, all when None."""
+
+    title: str
+    width: int = 0
+    align: str = "<"
+    cut: int | None = None
+
+    def cell(self, value: Any, last: bool = False) -> str:
+        text = value if isinstance(value, str) else format_number(value)
+        text = text[:self.cut] if self.cut is not None else text
+        return text if last and self.align == "<" else f"{text:{self.align}{self.width}}"  # no trailing blanks
+
+
+def runs_table(order: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]], heading: bool = True) -> str:
+    """'<N> runs, <order>:', the columns' headings (unless heading=False), then a line per row; a cell is
+    a string as it is, or a number by format_number; two spaces between columns."""
+    def line(cells: Sequence[Any]) -> str:
+        return "  ".join(c.cell(v, last=i == len(columns) - 1) for i, (c, v) in enumerate(zip(columns, cells)))
+
+    lines = [f"{len(rows)} runs, {order}:"]
+    if heading:
+        lines.append(line([c.title for c in columns]))
+    return "\n".join(lines + [line(r) for r in rows])
+
+
+def sorted_by(key: str | None, lower_first: bool) -> str:
+    """sorted_runs' order in runs_table's first line."""
+    return f"sorted by {key} ({'lower' if lower_first else 'higher'} first)"
+
+
+def sorted_runs(rows: Sequence[Row], value: Callable[[Row], Any], lower_first: bool) -> list[Row]:
+    """rows by value(row), lower or higher first; a row without a finite number last, ties in their order."""
+    def key(row: Row) -> tuple[bool, float]:
+        v = value(row)
+        finite = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        return (not finite, (v if lower_first else -v) if finite else 0.0)
+
+    return sorted(rows, key=key)
 
 
 def typed(cfg, schema: type):

@@ -8,19 +8,41 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from gan_cli import build, checkpoint
+from gan_cli import build, checkpoint, files
 from gan_cli.diagnose import detectors, diversity, figure, samples, series
-from gan_cli.commands import run_overrides
+from gan_cli.commands import Column, check_seed, run_overrides, runs_table, typed
 from gan_cli.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 
+FIX = "free disk space, or make the run's directory writable"  # diagnosis.json goes into it
+
+
+@dataclass
+class DiagnoseKeys:
+    """The types of conf/diagnose.yaml's keys (thresholds= is a group of its own; trust= is checked with
+    the config's _target_ values)."""
+
+    run: Optional[str]
+    min_points: int
+    samples: int
+    max_checkpoints: int
+    seed: int
+    device: str
+
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
+    cfg = typed(cfg, DiagnoseKeys)
+    for key, least in (("min_points", 1), ("samples", 0), ("max_checkpoints", 1)):
+        if cfg[key] < least:
+            raise UserError(f"{key}={cfg[key]} must be at least {least}")
+    check_seed(cfg.seed)
     if cfg.run is None:
         raise UserError("run= is required: a training run's directory, e.g. gan diagnose run=outputs/train/<date>/<time>")
     target = Path(cfg.run).expanduser()
@@ -53,7 +75,7 @@ def run_config(path: Path, trust=()) -> dict:
         why = config if isinstance(config, str) else f"a YAML {type(config).__name__}, not a mapping"
         log.warning(f"{saved} is not a readable config ({why}); using the last checkpoint's, if any")
     last = path / "checkpoints" / "last.pt"
-    return checkpoint.load(last, trust=trust)["config"] if last.is_file() else {}
+    return checkpoint.Saved.load(last, trust=trust).config if last.is_file() else {}
 
 
 def diagnose(cfg: DictConfig, path: Path, draw: bool = True) -> dict:
@@ -83,7 +105,7 @@ def diagnose(cfg: DictConfig, path: Path, draw: bool = True) -> dict:
         "diversity": {p.step: {"diversity": p.diversity, "duplicates": p.duplicates, "covered": p.covered,
                                "of": p.of} for p in probes},
     }
-    (path / "diagnosis.json").write_text(json.dumps(report, indent=2) + "\n")
+    files.write_text(path / "diagnosis.json", json.dumps(report, indent=2) + "\n", FIX)
     if draw:
         flagged = {f.end for f in findings}
         grids = [(p.step, p.grid) for p in probes if any(p.step >= f.start for f in findings)][:3] or \
@@ -123,10 +145,10 @@ def sweep(cfg: DictConfig, runs: list[Path]) -> dict:
         rank = detectors.SEVERITY[top["severity"]] if top else 2.5
         rows.append((rank, path, report["verdict"], top["summary"] if top else ""))
     overrides = {p: _overrides(p) for _, p, _, _ in rows}
-    lines = [f"{len(runs)} runs, the worst first:"]
-    for _, path, verdict, detail in sorted(rows, key=lambda r: (r[0], str(r[1]))):
-        lines.append(f"{path.name:>4}  {verdict:<20} {overrides[path]:<40} {detail[:100]}")
-    print("\n".join(lines))
+    print(runs_table("the worst first", [Column("run", 4, ">"), Column("verdict", 20), Column("overrides", 40),
+                                         Column("detail", cut=100)],
+                     [[path.name, verdict, overrides[path], detail]
+                      for _, path, verdict, detail in sorted(rows, key=lambda r: (r[0], str(r[1])))], heading=False))
     return {"runs": [{"run": str(p), "verdict": v, "detail": d} for _, p, v, d in rows]}
 
 

@@ -18,9 +18,9 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from gan_cli import build, checkpoint, limits
-from gan_cli.commands.sample import generator_from
-from gan_cli.commands import check_seed, format_number, run_overrides, typed
+from gan_cli import build, checkpoint, files, limits, modality
+from gan_cli.commands import (Column, check_seed, format_number, run_overrides, runs_table, sorted_by, sorted_runs,
+                              typed)
 from gan_cli.errors import UserError
 from gan_cli.metrics.evaluator import Settings, lower_is_better
 
@@ -103,15 +103,15 @@ def evaluate(cfg: DictConfig, path: Path) -> dict:
     start = time.monotonic()
     record = path.parent / "metrics.json"
     _read_record(record)  # a metrics.json of the user's own is refused now, not after the measuring
-    state = checkpoint.load(path, trust=cfg.trust)
-    check_memory(cfg, tuple(state["data"]["shape"]), state["config"].get("model", {}).get("z_dim", 0))
-    config = OmegaConf.create(state["config"])
+    saved = checkpoint.Saved.load(path, trust=cfg.trust)
+    check_memory(cfg, saved.shape, saved.config.get("model", {}).get("z_dim", 0))
+    config = OmegaConf.create(saved.config)
     data = build.data(config)
-    if tuple(state["data"]["shape"]) != tuple(data.shape):
-        raise UserError(f"{path} makes samples of shape {tuple(state['data']['shape'])}, but its data ({data.name}) "
+    if saved.shape != tuple(data.shape):
+        raise UserError(f"{path} makes samples of shape {saved.shape}, but its data ({data.name}) "
                         f"loads as {tuple(data.shape)}: they cannot be compared; was data.resolution changed?")
     dev = build.device(cfg.device)
-    G = generator_from(state, path, dev, ema=cfg.ema)
+    G = saved.generator(dev, ema=cfg.ema)
     evaluator, notes = build.evaluator(config, data, cfg.metrics, settings(cfg), dev, cfg.inception_weights,
                                        cfg.cache_dir)
     reference_n = min(cfg.n, len(data))  # what features.reference draws: the real side is capped by the data
@@ -121,7 +121,7 @@ def evaluate(cfg: DictConfig, path: Path) -> dict:
     results = evaluator(G)
     about = {name: {"test_accuracy": ext.net.test_accuracy} for name, (ext, _) in evaluator.spaces.items()
              if hasattr(getattr(ext, "net", None), "test_accuracy")}
-    report = {"checkpoint": str(path), "step": state["step"], "n": cfg.n, "reference_n": reference_n,
+    report = {"checkpoint": str(path), "step": saved.step, "n": cfg.n, "reference_n": reference_n,
               "seed": cfg.seed, "data": data.name, "metrics": results, "features": about, "notes": notes,
               "seconds": round(time.monotonic() - start, 1)}
     _write(record, path.name, report)
@@ -135,14 +135,15 @@ def check_memory(cfg: DictConfig, shape: tuple[int, ...], z_dim: Any) -> None:
     and KID's three m x m kernel matrices (float64), m = min(kid_subset_size, n)."""
     pixels = math.prod(shape)
     z = z_dim if isinstance(z_dim, int) and not isinstance(z_dim, bool) else 0
-    floats = 2 * pixels + z + 2 * (INCEPTION_FLOATS if len(shape) == 3 else POINT_FLOATS)
+    images = modality.of(shape).images
+    floats = 2 * pixels + z + 2 * (INCEPTION_FLOATS if images else POINT_FLOATS)
     asked = cfg.metrics if isinstance(cfg.metrics, str) else ",".join(map(str, cfg.metrics))
     neighbours = asked == "auto" or any(name in asked for name in NEIGHBOUR_METRICS)
     kid = asked == "auto" or "kid" in asked
     m = min(cfg.kid_subset_size, cfg.n)
     per_sample = cfg.n * (limits.FLOAT * floats + (NEIGHBOUR_BYTES if neighbours else 0))
     kernels = 3 * 8 * m * m if kid else 0
-    what = (f"n={cfg.n} samples of {'x'.join(map(str, shape))}" if len(shape) == 3
+    what = (f"n={cfg.n} samples of {'x'.join(map(str, shape))}" if images
             else f"n={cfg.n} samples (2-D points)")
     if kernels > per_sample:
         what, fix = f"{what} with kid_subset_size={cfg.kid_subset_size} need", "lower kid_subset_size (1000 is usual)"
@@ -171,9 +172,7 @@ def _write(path: Path, name: str, report: dict) -> None:
     """metrics.json beside the checkpoints: one entry per checkpoint file, written atomically."""
     kept = _read_record(path)
     kept[name] = report
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(kept, indent=2) + "\n")
-    tmp.replace(path)
+    files.write_text(path, json.dumps(kept, indent=2) + "\n")
 
 
 def format_table(report: dict) -> str:
@@ -206,12 +205,10 @@ def sweep(cfg: DictConfig, runs: list[Path]) -> dict:
     key = cfg.sort_by or (columns[0] if columns else None)
     if key is not None and key not in columns:
         raise UserError(f"sort_by={key} is not among the metrics measured: {', '.join(columns)}")
-    sign = 1 if key is None or lower_is_better(key) else -1
-    rows.sort(key=lambda r: (key not in r[1], sign * r[1].get(key, 0.0)))
-    lines = [f"{len(runs)} runs, sorted by {key} ({'lower' if sign == 1 else 'higher'} first):",
-             "  ".join(["run".ljust(4)] + [c[:14].rjust(14) for c in columns] + ["overrides"])]
-    for path, metrics, extra in rows:
-        cells = [format_number(metrics.get(c)).rjust(14) for c in columns]
-        lines.append("  ".join([path.parent.parent.name.ljust(4)] + cells + [extra]))
-    print("\n".join(lines))
+    lower_first = key is None or lower_is_better(key)
+    rows = sorted_runs(rows, lambda r: r[1].get(key), lower_first)
+    print(runs_table(sorted_by(key, lower_first),
+                     [Column("run", 4), *[Column(c, 14, ">", cut=14) for c in columns], Column("overrides")],
+                     [[path.parent.parent.name, *[metrics.get(c) for c in columns], extra]
+                      for path, metrics, extra in rows]))
     return {"runs": [{"checkpoint": str(p), "metrics": m} for p, m, _ in rows], "sort_by": key}

@@ -11,28 +11,52 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from torch import Tensor, nn
+from torch import Tensor
 
-from gan_cli import build, checkpoint, limits, visuals
+from gan_cli import build, checkpoint, files, limits, visuals
 from gan_cli.commands import check_seed, typed
-from gan_cli.commands.sample import check_label, generator_from
+from gan_cli.commands.sample import check_label
 from gan_cli.errors import UserError, first_line
-from gan_cli.latent import BLOCK, PATHS, combine, lerp, parse_expr, seeded_noise, seeded_z, walk
+from gan_cli.latent import BLOCK, PATHS, Latents, combine, lerp, parse_expr, render, seeded_noise, seeded_z, walk
 
 MODES = ("arithmetic", "interpolate")
-# This command's own keys; every other top-level key (a-h, or one added with +name=[...]) is a group.
-SETTINGS = frozenset({"checkpoint", "mode", "seed", "pool", "expr", "z_file", "noise", "noise_samples", "from",
-                      "to", "steps", "path", "label", "label_from", "label_to", "ema", "device", "batch_size", "trust",
-                      "hydra"})
+# This command's own keys. The groups live under groups:, and `name=[...]` on the command line is short
+# for `+groups.name=[...]` (shorthand below), so that `a=[3,17,40]` reads as the paper's example.
+SETTINGS = frozenset({"checkpoint", "mode", "seed", "pool", "expr", "groups", "z_file", "noise", "noise_samples",
+                      "from", "to", "steps", "path", "label", "label_from", "label_to", "ema", "device",
+                      "batch_size", "trust", "hydra"})
 INTERPOLATE_ONLY = ("from", "to", "label_from", "label_to")
 FIGURES = {"arithmetic": "arithmetic", "interpolate": "interpolation"}  # mode -> the figure's file name
+_OVERRIDE = re.compile(r"(?P<op>\+\+|\+|~)?(?P<key>[A-Za-z_][\w-]*(\.[\w-]+)*)(?P<rest>=.*|$)", re.S)
+
+
+def shorthand(overrides: list[str]) -> list[str]:
+    """The command line with `name=[...]` (or `+name=`, `~name`) for a name that is not a setting turned
+    into `+groups.name=[...]`, and `groups.name=` into `+groups.name=` (groups: starts empty)."""
+    out = []
+    for o in overrides:
+        m = None if o.startswith("-") else _OVERRIDE.fullmatch(o)
+        if m is None or (not m["rest"] and m["op"] != "~"):  # a Hydra flag, or a flag's value (--cfg job)
+            out.append(o)
+            continue
+        key, op = m["key"], m["op"] or "+"
+        if key.startswith("groups."):
+            name = key.removeprefix("groups.")
+        elif "." not in key and key not in SETTINGS:
+            name = key
+        else:
+            out.append(o)
+            continue
+        out.append(f"{op}groups.{name}{m['rest']}")
+    return out
 
 
 @dataclass
@@ -56,6 +80,7 @@ class LatentKeys:
     ema: bool
     device: str
     batch_size: int
+    groups: Dict[str, Any]
 
 
 @dataclass
@@ -97,20 +122,20 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
                         "checkpoint=outputs/train/<date>/<time>/checkpoints/last.pt a=[3,17,40] b=[5,8,22] c=[1,9,30]")
     _check_settings(cfg)
     _check_outputs(run_dir, cfg.mode)
-    state = checkpoint.load(cfg.checkpoint, trust=cfg.trust)
-    if len(state["data"]["shape"]) != 3:
+    saved = checkpoint.Saved.load(cfg.checkpoint, trust=cfg.trust)
+    if not saved.modality.images:
         raise UserError(f"checkpoint={cfg.checkpoint}: this model makes 2-D points, not images; "
                         f"latent-arithmetic draws image grids")
     dev = build.device(cfg.device)
-    G = generator_from(state, cfg.checkpoint, dev, ema=cfg.ema)
+    G = saved.generator(dev, ema=cfg.ema)
     z_dim = getattr(G, "z_dim", None)
     if isinstance(z_dim, bool) or not isinstance(z_dim, int) or z_dim <= 0:
         raise UserError(f"checkpoint={cfg.checkpoint}: this checkpoint's generator has no latent input (no z_dim), "
                         f"so there is no z to add or walk")
-    num_classes = getattr(G, "num_classes", None) or None
+    num_classes = saved.num_classes
     label = check_label(cfg.label, num_classes)
     file_z, file_groups = _read_z_file(cfg.z_file, z_dim)
-    _check_sizes(cfg, run_dir, z_dim, tuple(state["data"]["shape"]), num_classes, label, file_z, file_groups)
+    _check_sizes(cfg, run_dir, z_dim, saved.shape, num_classes, label, file_z, file_groups)
     pool = Pool(file_z, True) if file_z is not None else Pool(seeded_z(cfg.pool, z_dim, cfg.seed), False)
     if cfg.mode == "arithmetic":
         figure = arithmetic(cfg, pool, file_groups, num_classes, label)
@@ -121,20 +146,20 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         figure = interpolation(cfg, pool, num_classes, label)
 
     # -- everything is checked; from here on the run writes ------------------------------------------
-    images = _render(figure, G, dev, cfg.batch_size)
+    images = render(G, Latents(figure.z, figure.y), cfg.batch_size, dev)  # eval mode: no image depends on its batch
     image = visuals.tile_rows([[None if i is None else images[i] for i in row] for row in figure.rows])
     out = visuals.save_png(image, run_dir / f"{FIGURES[cfg.mode]}.png")
-    _save(run_dir / "latents.pt", figure.latents)
+    files.write_tensors(run_dir / "latents.pt", figure.latents)
     request = {"mode": cfg.mode, "checkpoint": str(Path(cfg.checkpoint).expanduser().resolve()),
-               "step": state["step"], "seed": cfg.seed, "pool": len(pool.z),
+               "step": saved.step, "seed": cfg.seed, "pool": len(pool.z),
                "z_file": None if cfg.z_file is None else str(Path(cfg.z_file).expanduser().resolve()),
                **figure.request}
-    (run_dir / "request.json").write_text(json.dumps(request, indent=2) + "\n")
+    files.write_text(run_dir / "request.json", json.dumps(request, indent=2) + "\n")
     from torch.utils.tensorboard import SummaryWriter
 
     with SummaryWriter(log_dir=str(run_dir)) as writer:
-        writer.add_image(f"latent-arithmetic/{figure.name}", image, state["step"])
-    print(f"{cfg.mode} (seed {cfg.seed}, step {state['step']}) -> {out}")
+        writer.add_image(f"latent-arithmetic/{figure.name}", image, saved.step)
+    print(f"{cfg.mode} (seed {cfg.seed}, step {saved.step}) -> {out}")
     return out
 
 
@@ -185,13 +210,10 @@ def _groups(cfg: DictConfig, names: list[str], pool: Pool, file_groups: dict[str
             ) -> tuple[dict[str, Tensor], dict[str, list[int] | str]]:
     """Each named group's z (k, z_dim), from indices in the config or whole from the z_file; and what
     picked them (the indices, or 'z_file')."""
-    given = {k: cfg[k] for k in cfg if k not in SETTINGS and cfg[k] is not None}
+    given = {k: v for k, v in cfg.groups.items() if v is not None}
     groups: dict[str, Tensor] = {}
     picked: dict[str, list[int] | str] = {}
     for name in names:
-        if name in SETTINGS:
-            raise UserError(f"expr={str(cfg.expr)!r} names '{name}', a setting of this command, not a group; "
-                            f"use a-h, or a name of your own given with +name=[...]")
         if name in given and name in file_groups:
             raise UserError(f"group {name} is given twice, as {name}= and in z_file={cfg.z_file}; drop one")
         if name in file_groups:
@@ -199,9 +221,8 @@ def _groups(cfg: DictConfig, names: list[str], pool: Pool, file_groups: dict[str
         elif name in given:
             groups[name], picked[name] = pool.pick(name, given[name])
         else:
-            add = f"{name}=[i,j,...]" if name in cfg else f"+{name}=[i,j,...] (a key of your own)"
-            raise UserError(f"expr={str(cfg.expr)!r} uses {name}, which is not given: add {add} with indices "
-                            f"of z that share a concept")
+            raise UserError(f"expr={str(cfg.expr)!r} uses {name}, which is not given: add {name}=[i,j,...] with "
+                            f"indices of z that share a concept")
     for key in given:  # most likely a group the user meant to add to the sum
         if key not in names:
             raise UserError(f"{key}={_show(given[key])} is given but expr={str(cfg.expr)!r} does not use it; "
@@ -272,7 +293,7 @@ def _check_settings(cfg: DictConfig) -> None:
         if not cfg.noise >= 0:  # NaN too
             raise UserError(f"noise={cfg.noise} must be a number >= 0 (the std of the noise added to the result)")
     else:
-        groups = [k for k in cfg if k not in SETTINGS and cfg[k] is not None]
+        groups = [k for k, v in cfg.groups.items() if v is not None]
         if groups:
             raise UserError(f"{groups[0]}= is a group for mode=interpolate; mode=interpolate takes from= and to=")
         if cfg.steps < 2:
@@ -299,7 +320,7 @@ def _check_sizes(cfg: DictConfig, run_dir: Path, z_dim: int, shape: tuple[int, .
         limits.check_memory(blocks * z_dim * limits.FLOAT, f"pool={cfg.pool} z of size {z_dim} need",
                             "lower pool= (indices run from 0 to pool - 1)")
     if cfg.mode == "arithmetic":
-        given = [cfg[k] for k in cfg if k not in SETTINGS and cfg[k] is not None]
+        given = [v for v in cfg.groups.values() if v is not None]
         sizes = [len(v) if isinstance(v, ListConfig) else 1 for v in given] + [len(v) for v in file_groups.values()]
         sweep = bool(num_classes) and label is None
         rows = len(sizes) + 1 + sweep
@@ -381,18 +402,3 @@ def _vectors(path: str, what: str, v: Any, z_dim: int, expected: str, rows: bool
     if len(v) == 0:
         raise UserError(f"z_file={path}: {what} is empty; give at least one z")
     return v
-
-
-def _render(figure: Figure, G: nn.Module, dev: torch.device, batch_size: int) -> Tensor:
-    """G's image (M, C, H, W) for each of the figure's latents; G is in eval mode, so no image depends
-    on the others in its batch."""
-    with torch.no_grad():
-        return torch.cat([G(figure.z[i:i + batch_size].to(dev),
-                            None if figure.y is None else figure.y[i:i + batch_size].to(dev)).cpu()
-                          for i in range(0, len(figure.z), batch_size)])
-
-
-def _save(path: Path, tensors: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(tensors, tmp)
-    tmp.replace(path)

@@ -12,20 +12,33 @@ from __future__ import annotations
 import csv
 import html
 import json
-import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from omegaconf import DictConfig
 
-from gan_cli.commands import format_number, run_overrides
+from gan_cli import files
+from gan_cli.commands import Column, format_number, run_overrides, runs_table, sorted_by, sorted_runs, typed
 from gan_cli.diagnose import series
 from gan_cli.errors import UserError
 from gan_cli.metrics.evaluator import lower_is_better
 
 FINAL = ("loss/d", "loss/g", "acc/real", "acc/fake")
+FIX = "free disk space, or make the sweep's directory writable"  # report.csv and report.html go into it
+
+
+@dataclass
+class ReportKeys:
+    """The types of conf/report.yaml's keys."""
+
+    run: Optional[str]
+    sort_by: Optional[str]
+    diagnose: bool
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
+    cfg = typed(cfg, ReportKeys)
     if cfg.run is None:
         raise UserError("run= is required: a sweep's directory, e.g. gan report run=outputs/multirun/<date>/<time>")
     sweep = Path(cfg.run).expanduser()
@@ -42,9 +55,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     if cfg.sort_by and key not in columns:  # by default, a sweep of only broken runs keeps the job order
         raise UserError(f"sort_by={key} is not a column of this sweep; choose from {', '.join(columns)}")
     metric = key.removeprefix("best/").removeprefix("final/")
-    sign = 1 if lower_is_better(metric) or key in ("loss/g", "loss/d") else -1
-    rows.sort(key=lambda r: (not _finite(r["values"].get(key)), sign * (r["values"].get(key) or 0.0)))
-    print(_table(rows, columns, key, sign))
+    lower_first = lower_is_better(metric) or key in ("loss/g", "loss/d")
+    rows = sorted_runs(rows, lambda r: r["values"].get(key), lower_first)
+    print(_table(rows, columns, sorted_by(key, lower_first)))
     _csv(sweep / "report.csv", rows, columns)
     _html(sweep / "report.html", sweep, rows, columns, key)
     print(f"written: {sweep / 'report.csv'}, {sweep / 'report.html'}")
@@ -53,10 +66,6 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
 
 def _job_order(path: Path):
     return (0, int(path.name)) if path.name.isdigit() else (1, path.name)
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _row(path: Path, judge: bool) -> dict:
@@ -150,21 +159,17 @@ def _verdict(path: Path) -> str:
     return report["verdict"].replace("_", " ")
 
 
-def _table(rows: list[dict], columns: list[str], key: str, sign: int) -> str:
-    width = {c: max(len(c), 8) for c in columns}
+def _table(rows: list[dict], columns: list[str], order: str) -> str:
     # verdicts are cut to 20 characters; a broken run's is shown whole (up to 80): which file, and why
     v = max([20] + [min(len(r["verdict"]), 80) for r in rows if r["verdict"].startswith("broken: ")])
-    head = "  ".join(["run".ljust(4)] + [c.rjust(width[c]) for c in columns] + ["verdict".ljust(v), "overrides"])
-    lines = [f"{len(rows)} runs, sorted by {key} ({'lower' if sign == 1 else 'higher'} first):", head]
-    for r in rows:
-        cells = [format_number(r["values"].get(c)).rjust(width[c]) for c in columns]
-        cut = v if r["verdict"].startswith("broken: ") else 20
-        lines.append("  ".join([r["path"].name.ljust(4)] + cells + [r["verdict"][:cut].ljust(v), r["differs"]]))
-    return "\n".join(lines)
+    return runs_table(order, [Column("run", 4), *[Column(c, max(len(c), 8), ">") for c in columns],
+                              Column("verdict", v), Column("overrides")],
+                      [[r["path"].name, *[r["values"].get(c) for c in columns],
+                        r["verdict"][:v if r["verdict"].startswith("broken: ") else 20], r["differs"]] for r in rows])
 
 
 def _csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    with path.open("w", newline="") as f:
+    with files.atomic_write(path, FIX) as tmp, tmp.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["run", "overrides", *columns, "verdict"])
         for r in rows:
@@ -179,10 +184,10 @@ def _html(path: Path, sweep: Path, rows: list[dict], columns: list[str], key: st
         body.append(f"<tr><td>{html.escape(r['path'].name)}</td><td><code>{html.escape(r['overrides'])}</code></td>"
                     + "".join(cell(r["values"].get(c)) for c in columns)
                     + f"<td>{html.escape(r['verdict'])}</td><td>{img}</td></tr>")
-    path.write_text(
-        "<!doctype html><meta charset='utf-8'><title>gan report</title>"
-        "<style>body{font-family:sans-serif}td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}"
-        "td:nth-child(2){text-align:left}</style>"
-        f"<h1>{html.escape(str(sweep))}</h1><p>{len(rows)} runs, sorted by {html.escape(key)}</p><table><tr>"
-        + "".join(f"<th>{html.escape(h)}</th>" for h in ["run", "overrides", *columns, "verdict", "last samples"])
-        + "</tr>" + "".join(body) + "</table>\n")
+    page = ("<!doctype html><meta charset='utf-8'><title>gan report</title>"
+            "<style>body{font-family:sans-serif}td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}"
+            "td:nth-child(2){text-align:left}</style>"
+            f"<h1>{html.escape(str(sweep))}</h1><p>{len(rows)} runs, sorted by {html.escape(key)}</p><table><tr>"
+            + "".join(f"<th>{html.escape(h)}</th>" for h in ["run", "overrides", *columns, "verdict", "last samples"])
+            + "</tr>" + "".join(body) + "</table>\n")
+    files.write_text(path, page, FIX)

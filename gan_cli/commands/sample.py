@@ -5,33 +5,22 @@ from __future__ import annotations
 import logging
 import math
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import torch
-from omegaconf import DictConfig, OmegaConf
-from torch import Tensor, nn
+from omegaconf import DictConfig
+from torch import nn
 
-from gan_cli import build, checkpoint, limits, visuals
+from gan_cli import build, checkpoint, files, limits, modality, visuals
 from gan_cli.commands import check_seed, typed
 from gan_cli.errors import UserError
-from gan_cli.latent import BLOCK, Latents, seeded_latents, z_block
+from gan_cli.latent import Latents, generate_batches, render, seeded_latents, total
 
 log = logging.getLogger(__name__)
 
-
-def generator_from(state: dict[str, Any], path: str | Path, device: torch.device, ema: bool = True) -> nn.Module:
-    """Rebuild G from the config inside the checkpoint and load its weights (the EMA ones when kept).
-    Its `num_classes` is set (not None) for a conditional generator."""
-    cfg = OmegaConf.create(state["config"])
-    G = build.generator(cfg, tuple(state["data"]["shape"]), state["data"].get("num_classes"))
-    weights = state["models"]["G"]
-    if ema and state.get("ema") is not None:  # an AveragedModel's state: module.* plus a counter
-        weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
-    checkpoint.load_weights(G, weights, path, "generator")
-    return G.to(device).eval()
+FIX = "free disk space or give another out="  # what a failed write of out= asks of the user
 
 
 @dataclass
@@ -73,14 +62,14 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         raise UserError(f"annotate=true writes on a .png grid, and out={cfg.out} is not one; "
                         f"drop annotate= or give out=<name>.png")
     check_out(cfg, out, kind)
-    state = checkpoint.load(cfg.checkpoint, trust=cfg.trust)
-    shape = tuple(state["data"]["shape"])
-    if cfg.annotate and len(shape) != 3:
+    saved = checkpoint.Saved.load(cfg.checkpoint, trust=cfg.trust)
+    shape = saved.shape
+    if cfg.annotate and not saved.modality.images:
         raise UserError("annotate=true numbers image tiles; this model's samples are 2-D points (a scatter plot)")
-    if kind == "folder" and len(shape) != 3:
+    if kind == "folder" and not saved.modality.images:
         raise UserError(f"out={cfg.out}: 2-D samples go to a .png scatter plot or a .pt file, not single images")
     dev = build.device(cfg.device)
-    G = generator_from(state, cfg.checkpoint, dev, ema=cfg.ema)
+    G = saved.generator(dev, ema=cfg.ema)
     label = check_label(cfg.label, G.num_classes)
     count = total(cfg.n, G.num_classes, label)
     if kind == "folder":
@@ -92,18 +81,11 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         stream(G, dev, out, cfg.n, cfg.seed, label, cfg.batch_size)
     else:
         latents = seeded_latents(cfg.n, G.z_dim, cfg.seed, G.num_classes, label)
-        with torch.no_grad():
-            samples = torch.cat([G(z.to(dev), None if y is None else y.to(dev)).cpu()
-                                 for z, y in _chunks(latents, cfg.batch_size)])
-        write(samples, latents, out, nrow=cfg.nrow or latents.nrow, scale=state["data"]["scale"],
+        samples = render(G, latents, cfg.batch_size, dev)
+        write(samples, latents, out, nrow=cfg.nrow or latents.nrow, scale=saved.scale,
               labels=z_indices(latents) if cfg.annotate else None)
-    print(f"{count} samples (seed {cfg.seed}, step {state['step']}) -> {out}")
+    print(f"{count} samples (seed {cfg.seed}, step {saved.step}) -> {out}")
     return out
-
-
-def total(n: int, num_classes: int | None, label: int | None) -> int:
-    """How many samples n asks for: a conditional model without label= draws whole rows, one per class."""
-    return -(-n // num_classes) * num_classes if num_classes and label is None else n
 
 
 # -- nothing written over ------------------------------------------------------------------------------
@@ -122,7 +104,7 @@ def check_out(cfg: DictConfig, out: Path, kind: str) -> None:
         raise UserError(f"{shown}: {blocker} is a file, not a folder; give another out=")
     if not out.exists():
         return
-    if is_checkpoint(out):
+    if checkpoint.is_checkpoint(out):
         raise UserError(f"{shown} is a gan-cli checkpoint; gan sample never writes over one, even with "
                         f"overwrite=true: give another out=")
     if kind == "folder":
@@ -144,7 +126,7 @@ def check_folder(cfg: DictConfig, out: Path, count: int) -> None:
     clashes = sorted(p for p in out.iterdir() if _written(p.name, count))
     if not clashes:
         return
-    kept = next((p for p in clashes if p.is_dir() or is_checkpoint(p)), None)
+    kept = next((p for p in clashes if p.is_dir() or checkpoint.is_checkpoint(p)), None)
     if kept is not None:
         what = "a folder" if kept.is_dir() else "a gan-cli checkpoint"
         raise UserError(f"out={cfg.out}: {kept.name} is {what}, and gan sample would write a sample there; "
@@ -161,21 +143,6 @@ def _written(name: str, count: int) -> bool:
     return stem != name and stem.isdigit() and int(stem) < count and f"{int(stem):05d}" == stem
 
 
-def is_checkpoint(path: Path) -> bool:
-    """Whether path is a gan-cli checkpoint: a torch zip file whose data-only load has the format marker.
-    Cheap: a file that does not start like a zip is not read further, and the tensors are mapped, not read."""
-    try:
-        with path.open("rb") as f:
-            if f.read(4) != b"PK\x03\x04":
-                return False
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - a file torch cannot read as data is not one of ours
-        return False
-    return isinstance(state, dict) and state.get("format") == checkpoint.FORMAT
-
-
 # -- sizes ---------------------------------------------------------------------------------------------
 
 def check_sizes(cfg: DictConfig, out: Path, kind: str, count: int, shape: tuple[int, ...], z_dim: int) -> None:
@@ -184,7 +151,8 @@ def check_sizes(cfg: DictConfig, out: Path, kind: str, count: int, shape: tuple[
     pixels = math.prod(shape)
     each = limits.FLOAT * (pixels + z_dim) + 8  # a sample, its z and its label, as the command holds them
     asked = f"n={cfg.n}" + (f" ({count} samples, whole rows of classes)" if count != cfg.n else " samples")
-    what = f"{asked} of {'x'.join(map(str, shape))}" if len(shape) == 3 else f"{asked} (2-D points)"
+    images = modality.of(shape).images
+    what = f"{asked} of {'x'.join(map(str, shape))}" if images else f"{asked} (2-D points)"
     if kind == "folder":
         h, w = shape[-2:]
         batch = min(cfg.batch_size, count)
@@ -197,15 +165,15 @@ def check_sizes(cfg: DictConfig, out: Path, kind: str, count: int, shape: tuple[
         limits.check_memory(count * each, f"{what} need", "lower n", purpose=" for one .pt file")
         limits.check_disk(count * each + 4096, out, f"{what} need", "lower n, or give out= on a disk with more room")
         return
-    if len(shape) == 3:  # the grid as make_grid builds it (and normalises a copy), then its 8-bit picture
+    if images:  # the grid as make_grid builds it (and normalises a copy), then its 8-bit picture
         tile = 3 * (shape[1] + 2) * (shape[2] + 2)
         each += 2 * limits.FLOAT * tile + tile * (2 if cfg.annotate else 1)
         disk = count * tile + 4096
     else:  # a scatter plot: matplotlib keeps its own float64 copies of the points
         each += 64
         disk = 4 * 512 * 512
-    limits.check_memory(count * each, f"{what} need", "lower n, or give out=DIR, which streams" if len(shape) == 3
-                        else "lower n", purpose=" for one .png grid" if len(shape) == 3 else " for one scatter plot")
+    limits.check_memory(count * each, f"{what} need", "lower n, or give out=DIR, which streams" if images
+                        else "lower n", purpose=" for one .png grid" if images else " for one scatter plot")
     limits.check_disk(disk, out, f"{what} need", "lower n, or give out= on a disk with more room")
 
 
@@ -214,32 +182,10 @@ def check_sizes(cfg: DictConfig, out: Path, kind: str, count: int, shape: tuple[
 def stream(G: nn.Module, dev: torch.device, out: Path, n: int, seed: int, label: int | None, batch_size: int) -> None:
     """Single PNGs, batch_size at a time: each batch is drawn, written, and let go, so n is bounded by
     the disk, not the memory. File i is the image of the seed's sample i, as in a grid or a .pt file."""
-    count = total(n, G.num_classes, label)
     out.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        for start in range(0, count, batch_size):
-            z, y = latent_rows(start, min(start + batch_size, count), n, G.z_dim, seed, G.num_classes, label)
-            images = G(z.to(dev), None if y is None else y.to(dev)).cpu()
-            for i, image in enumerate(images, start):
-                visuals.save_png(visuals.image_grid(image[None], nrow=1, padding=0), out / f"{i:05d}.png")
-
-
-def latent_rows(start: int, stop: int, n: int, z_dim: int, seed: int, num_classes: int | None = None,
-                label: int | None = None) -> tuple[Tensor, Tensor | None]:
-    """Rows start:stop of seeded_latents(n, z_dim, seed, num_classes, label), drawing only the blocks of
-    seeded_z they need (latent.z_block)."""
-    rows = torch.arange(start, stop)
-    y = None
-    if num_classes and label is None:  # one row per class, column j holding z_j in every row
-        per_class = -(-n // num_classes)
-        rows, y = rows % per_class, rows // per_class
-    elif num_classes:
-        y = torch.full((stop - start,), label, dtype=torch.long)
-    blocks = (rows // BLOCK).unique()  # sorted
-    drawn = [z_block(seed, b, z_dim) for b in blocks.tolist()]
-    table = torch.cat(drawn) if drawn else torch.empty(0, z_dim)
-    z = table[torch.searchsorted(blocks, rows // BLOCK) * BLOCK + rows % BLOCK]
-    return z, y
+    for start, images in generate_batches(G, n, seed, batch_size, dev, label, whole_rows=True):
+        for i, image in enumerate(images, start):
+            visuals.save_png(visuals.image_grid(image[None], nrow=1, padding=0), out / f"{i:05d}.png", fix=FIX)
 
 
 def check_label(label: int | None, num_classes: int | None) -> int | None:
@@ -250,11 +196,6 @@ def check_label(label: int | None, num_classes: int | None) -> int | None:
     if not (isinstance(label, int) and 0 <= label < num_classes):
         raise UserError(f"label={label} is not a class of this model: use 0 to {num_classes - 1}")
     return label
-
-
-def _chunks(latents: Latents, size: int):
-    for i in range(0, len(latents.z), size):
-        yield latents.z[i:i + size], None if latents.y is None else latents.y[i:i + size]
 
 
 def z_indices(latents: Latents) -> list[str]:
@@ -268,15 +209,12 @@ def write(samples: torch.Tensor, latents: Latents, out: Path, nrow: int | None, 
     """out.png: one grid (a scatter plot for 2-D data), with labels[i] written on tile i when given;
     out.pt: the tensors. A folder of single PNGs is stream()'s."""
     if out.suffix == ".png":
-        picture = visuals.picture(samples, scale=scale, nrow=nrow)
+        picture = modality.of(samples.shape[1:]).picture(samples, None, scale, nrow)
         if labels is not None:
             side = nrow or math.ceil(math.sqrt(len(samples)))  # image_grid's default: a square grid
             picture = visuals.annotate(picture, labels, side, tuple(samples.shape[-2:]))
-        visuals.save_png(picture, out)
-    elif out.suffix == ".pt":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        torch.save({"samples": samples, "z": latents.z, "y": latents.y}, tmp)  # samples in [-1, 1], z ~ N(0, I)
-        tmp.replace(out)
+        visuals.save_png(picture, out, fix=FIX)
+    elif out.suffix == ".pt":  # samples in [-1, 1], z ~ N(0, I)
+        files.write_tensors(out, {"samples": samples, "z": latents.z, "y": latents.y}, fix=FIX)
     else:
         raise ValueError(f"{out}: write() takes a .png or .pt file; stream() writes a folder")

@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from gan_cli import build, checkpoint, distributed, limits
+from gan_cli import build, checkpoint, distributed, files, limits
 from gan_cli.commands import hydra_context
 from gan_cli.diagnose.live import Watch
 from gan_cli.distributed import World
@@ -64,7 +64,7 @@ def _train(cfg: DictConfig, run_dir: Path, state: dict | None, choices: dict, ov
         raise UserError(f"resume: the checkpoint is at step {state['step']} and train.steps={steps} asks for no more; "
                         f"give train.steps above {state['step']} to train further")
     if world.main:
-        for partial in checkpoint.partial_files(run_dir / "checkpoints"):
+        for partial in files.partial_files(run_dir / "checkpoints"):
             partial.unlink()  # a checkpoint write cut short by a killed run: never a readable checkpoint
             log.info("removed %s, left by a run that was killed while writing it", partial)
     n_fixed = cfg.train.num_samples if parts.data.modality.images else max(cfg.train.num_samples, SCATTER_POINTS)
@@ -148,7 +148,7 @@ def record(run_dir: Path, result: FitResult, overrides: list[str]) -> None:
     best = None if result.best is None else dict(zip(("metric", "value", "step"), result.best))
     out = {"overrides": overrides, "step": result.step, "final": result.last, "best": best,
            "stopped_by": None if result.stopped_by is None else result.stopped_by.kind}
-    (run_dir / "result.json").write_text(json.dumps(out, indent=2) + "\n")
+    files.write_text(run_dir / "result.json", json.dumps(out, indent=2) + "\n")
 
 
 def evaluation(cfg: DictConfig, data, dev: torch.device, world: World) -> dict[str, Any]:

@@ -39,6 +39,10 @@ class DataSource(Protocol):
     name: str
     num_classes: int | None  # the label count of labelled data, None for unlabelled
     scale: float  # multiply samples by this for the data's own units (the toy mixtures)
+    # a mixture with known components (the toy sets): their means in the data's own units and their
+    # spread, by which metrics and probes count the modes covered; None for data without known modes
+    centers: Tensor | None
+    std: float | None
 
     @property
     def shape(self) -> tuple[int, ...]: ...

@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from gan_cli.files import WriteError, atomic_write
+
 # sha256 of the uncompressed IDX files, as torchvision wants them in <root>/<Name>/raw/
 MNIST_FILES = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -53,16 +55,13 @@ def is_prepared(raw: Path, files: dict[str, str]) -> bool:
 
 def install(sources: dict[str, Path], raw: Path, files: dict[str, str]) -> None:
     """Verify each source (gunzipping .gz) and move it into raw/ atomically, one file at a time."""
-    raw.mkdir(parents=True, exist_ok=True)
     for name, digest in files.items():
-        tmp = raw / f".{name}.part"
         opener = gzip.open if sources[name].suffix == ".gz" else open
-        with opener(sources[name], "rb") as src, tmp.open("wb") as dst:
-            shutil.copyfileobj(src, dst)
-        if sha256(tmp) != digest:
-            tmp.unlink()
-            raise PrepareError(f"{sources[name]} does not match the published checksum of {name}")
-        tmp.replace(raw / name)
+        with atomic_write(raw / name, "free disk space or give --root another folder") as tmp:
+            with opener(sources[name], "rb") as src, tmp.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+            if sha256(tmp) != digest:  # raised inside: the unverified file is removed, never installed
+                raise PrepareError(f"{sources[name]} does not match the published checksum of {name}")
 
 
 def prepare(name: str, raw: Path, files: dict[str, str], fetch) -> None:
@@ -134,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             folder, files, fetch = PREPARERS[name]
             prepare(name, Path(args.root) / folder / "raw", files, fetch)
-        except PrepareError as e:
+        except (PrepareError, WriteError) as e:  # a bad download, or a full disk: one line each
             print(f"{name}: error: {e}", file=sys.stderr)
             failed = True
     return 1 if failed else 0

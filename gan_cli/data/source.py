@@ -37,6 +37,9 @@ class TensorData:
 
     Held on the training device and indexed per batch: no workers, no host round trips."""
 
+    centers: Tensor | None = None  # no known modes (toy.Mixture has them)
+    std: float | None = None
+
     def __init__(self, name: str, samples: Tensor, labels: Tensor | None = None,
                  num_classes: int | None = None, scale: float = 1.0):
         if len(samples) == 0:
@@ -81,6 +84,9 @@ class TensorData:
 
 class LoaderData:
     """A torch Dataset of uint8 CHW tensors, streamed through a DataLoader with workers."""
+
+    centers: Tensor | None = None  # no known modes
+    std: float | None = None
 
     def __init__(self, name: str, dataset: torch.utils.data.Dataset, shape: Sequence[int],
                  num_workers: int = 2, num_classes: int | None = None):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from gan_cli import visuals
+from gan_cli import files, modality
 from gan_cli.diagnose.detectors import Finding
 from gan_cli.diagnose.series import Series
 
@@ -43,12 +43,12 @@ def draw(series: Series, findings: list[Finding], grids: list[tuple[int, torch.T
         ax.legend(fontsize=7, loc="upper right", ncol=3)
     for j, (step, images) in enumerate(grids):
         ax = fig.add_subplot(rows, len(grids), (rows - 1) * len(grids) + j + 1)
-        picture = visuals.picture(images)
+        picture = modality.of(images.shape[1:]).picture(images, None, 1.0)
         ax.imshow(picture.permute(1, 2, 0).numpy())
         ax.set_title(f"samples at step {step}", fontsize=8)
         ax.axis("off")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    with files.atomic_write(path, "free disk space, or make the run's directory writable") as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
     return path

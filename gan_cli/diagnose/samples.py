@@ -10,30 +10,30 @@ from omegaconf import OmegaConf
 from torch import Tensor
 
 from gan_cli import build, checkpoint
-from gan_cli.commands.sample import generator_from
 from gan_cli.diagnose.diversity import Probe, spread
-from gan_cli.metrics.evaluator import generate
+from gan_cli.latent import generate
+from gan_cli.metrics.classifier import coverage, covered
 
 
-def probe(path: Path, state: dict, data, real: Tensor, seed: int, t: dict, device: torch.device,
+def probe(saved: checkpoint.Saved, data, real: Tensor, seed: int, t: dict, device: torch.device,
           classifier=None) -> Probe:
     """Samples of one checkpoint (as many as `real` holds): their spread against `real`, and the
-    classes (or toy modes) they cover."""
+    classes (or toy modes) they cover, those holding t["classes"] of the samples: each sample counted in
+    its most likely class (classifier.coverage's classes_predicted) or in its nearest mode."""
     n = len(real)
-    G = generator_from(state, path, device)
+    G = saved.generator(device)
     fake = generate(G, n, seed, n, device)
     diversity, duplicates = spread(fake, real, t)
-    covered = of = counts = None
-    if hasattr(data, "centers"):  # toy mixture: which component each sample is nearest to
+    found = of = counts = None
+    if data.centers is not None:  # toy mixture: which component each sample is nearest to
         nearest = torch.cdist(fake.float() * data.scale, data.centers).argmin(dim=1)
-        counts = torch.bincount(nearest, minlength=len(data.centers))
-        covered, of = int((counts >= t["classes"] * n).sum()), len(data.centers)
+        tally = torch.bincount(nearest, minlength=len(data.centers))
+        found, of, counts = covered(tally, n, t["classes"]), len(data.centers), tally.tolist()
     elif classifier is not None:
         with torch.no_grad():
-            counts = torch.bincount(classifier(fake).argmax(1), minlength=data.num_classes)
-        covered, of = int((counts >= t["classes"] * n).sum()), data.num_classes
-    return Probe(state["step"], diversity, duplicates,
-                 covered, of, None if counts is None else counts.tolist(), fake[:16])
+            r = coverage(classifier(fake).softmax(1), data.num_classes, min_share=t["classes"])
+        found, of, counts = r["classes_predicted"], data.num_classes, r["class_counts"]
+    return Probe(saved.step, diversity, duplicates, found, of, counts, fake[:16])
 
 
 def checkpoints(run_dir: Path, most: int) -> list[Path]:
@@ -51,16 +51,15 @@ def measure(run_dir: Path, n: int, seed: int, most: int, t: dict, device: torch.
     paths = checkpoints(run_dir, most)
     if not paths:
         return []
-    first = checkpoint.load(paths[-1], trust=trust)
-    cfg = OmegaConf.create(first["config"])
+    cfg = OmegaConf.create(checkpoint.Saved.load(paths[-1], trust=trust).config)
     data = build.data(cfg)
     net = build.classifier(cfg, data)
     real = data.draw(n, seed)  # one reference set for every checkpoint
     probes, seen = [], set()
     for path in paths:
-        state = checkpoint.load(path, trust=trust)
-        if state["step"] in seen:  # last.pt repeats the final periodic checkpoint
+        saved = checkpoint.Saved.load(path, trust=trust)
+        if saved.step in seen:  # last.pt repeats the final periodic checkpoint
             continue
-        seen.add(state["step"])
-        probes.append(probe(path, state, data, real, seed, t, device, net))
+        seen.add(saved.step)
+        probes.append(probe(saved, data, real, seed, t, device, net))
     return probes

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from gan_cli.errors import UserError
-from gan_cli.latent import seeded_latents
-from gan_cli.metrics import distances, features
+from gan_cli.latent import generate
+from gan_cli.metrics import classifier, distances, features
 
 INCEPTION = ("fid", "kid", "is")
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's download, in torch's hub cache
@@ -44,9 +44,9 @@ def metric_names(domain: nn.Module | None, data) -> dict[str, str]:
                       f"density_{s}": s, f"coverage_{s}": s})
         if isinstance(domain, features.ClassifierFeatures):
             names.update({"classes_covered": s, "class_kl": s, "confident_share": s, f"is_{s}": s})
-        if hasattr(data, "centers"):
+        if data.centers is not None:
             names.update({"modes_covered": s, "high_quality_share": s})
-    if len(data.shape) == 3:
+    if data.modality.images:
         names.update({m: "inception" for m in INCEPTION})
     return names
 
@@ -73,23 +73,11 @@ class Evaluator:
         self.data, self.spaces, self.s, self.device, self.cache = data, spaces, settings, device, cache
 
     def __call__(self, G: nn.Module) -> dict[str, float]:
-        was_training = G.training
-        G.eval()
-        fake = generate(G, self.s.n, self.s.seed, self.s.batch_size, self.device)
-        G.train(was_training)
+        fake = generate(G, self.s.n, self.s.seed, self.s.batch_size, self.device)  # G in eval mode, then as it was
         out = {}
         for extractor, wanted in self.spaces.values():
             out.update(measure(self.s, extractor.to(self.device), self.data, fake, wanted, self.device, self.cache))
         return out
-
-
-def generate(G, n: int, seed: int, batch_size: int, device: torch.device) -> torch.Tensor:
-    """n samples; a conditional G gets every class equally (its rows of the seed's z)."""
-    latents = seeded_latents(n, G.z_dim, seed, G.num_classes)
-    z, y = latents.z[:n], None if latents.y is None else latents.y[:n]
-    with torch.no_grad():
-        return torch.cat([G(z[i:i + batch_size].to(device), None if y is None else y[i:i + batch_size].to(device)).cpu()
-                          for i in range(0, n, batch_size)])
 
 
 def measure(st: Settings, extractor, data, fake: torch.Tensor, wanted: list[str], device: torch.device,
@@ -112,15 +100,11 @@ def measure(st: Settings, extractor, data, fake: torch.Tensor, wanted: list[str]
     if want & {f"density_{s}", f"coverage_{s}"}:
         out[f"density_{s}"], out[f"coverage_{s}"] = distances.density_coverage(real_f, fake_f, st.k_density)
     if want & {"classes_covered", "class_kl", "confident_share"}:
-        probs = logits.softmax(1)
-        top, label = probs.max(1)
-        sure = top >= st.confident
-        counts = torch.bincount(label, minlength=data.num_classes)
-        sure_counts = torch.bincount(label[sure], minlength=data.num_classes)
-        # only confident samples cover a class: noise spread over every class covers none
-        out["classes_covered"] = int((sure_counts >= st.min_share * len(fake)).sum())
-        out["class_kl"] = distances.class_kl(counts, torch.bincount(data.labels, minlength=data.num_classes))
-        out["confident_share"] = float(sure.float().mean())
+        r = classifier.coverage(logits.softmax(1), data.num_classes, st.confident, st.min_share)
+        out["classes_covered"] = r["classes_covered"]  # confident samples only: noise covers no class
+        out["class_kl"] = distances.class_kl(torch.tensor(r["class_counts"]),
+                                             torch.bincount(data.labels, minlength=data.num_classes))
+        out["confident_share"] = r["confident_share"]
     if want & {"modes_covered", "high_quality_share"}:
         from gan_cli.metrics.toy import mode_report
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from gan_cli import files
 from gan_cli.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -110,9 +111,7 @@ def reference(extractor: nn.Module, data, n: int, seed: int, batch_size: int, de
         return torch.load(path, weights_only=True)["features"]
     features, _ = extract(extractor, data.draw(n, seed), batch_size, device)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"features": features}, tmp)
-        tmp.replace(path)
+        files.write_tensors(path, {"features": features}, "free disk space: the reference features are kept "
+                                 "there to be reused (gan eval takes cache_dir= for another folder)")
         log.info("reference features cached: %s", path)
     return features

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gan_cli.metrics.classifier import covered
+
 
 def mode_report(points: Tensor, centers: Tensor, std: float, min_share: float = 0.01,
                 within_std: float = 3.0) -> dict:
@@ -17,7 +19,7 @@ def mode_report(points: Tensor, centers: Tensor, std: float, min_share: float = 
     good = distance <= within_std * std
     counts = torch.bincount(nearest[good], minlength=len(centers))
     return {
-        "modes_covered": int((counts >= min_share * len(points)).sum()),
+        "modes_covered": covered(counts, len(points), min_share),
         "modes": len(centers),
         "high_quality_share": float(good.float().mean()),
         "mode_counts": counts.tolist(),

@@ -1,0 +1,90 @@
+"""Writing files so that nothing is lost: every file the project writes (checkpoints, pictures, records,
+caches, prepared data) goes through `atomic_write`, so a reader sees the old file or the new one, never
+half of either, and a failed write is one line naming the path (WriteError)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from gan_cli.errors import UserError, first_line
+
+
+class WriteError(UserError):
+    """A file could not be written (disk full, file size limit, permissions); nothing was replaced."""
+
+
+FIX = "free disk space or choose another hydra.run.dir"  # what a failed write asks of the user, unless told
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path, fix: str = FIX) -> Iterator[Path]:
+    """Yields the temporary name (`.<name>.tmp` beside `path`, its folder made) to write in full; on
+    leaving, it replaces `path` at once, so a reader sees the old file or the new one, never half of
+    either. A failed write (disk full, file size limit, permissions) removes the temporary file and
+    raises WriteError naming `path`, ending with `fix`, what the user can do about it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch.save reports a failed write as a RuntimeError
+        tmp.unlink(missing_ok=True)
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else first_line(e)
+        raise WriteError(f"could not write {path} ({reason}); the file that was there is untouched and no partial "
+                        f"file is left: {fix}") from None
+    except BaseException:  # Ctrl-C or SIGTERM mid-write: the loop saves again; leave no partial file behind
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str, fix: str = FIX) -> Path:
+    """A text file (JSON, HTML), written by atomic_write."""
+    with atomic_write(path, fix) as tmp:
+        tmp.write_text(text)
+    return path
+
+
+def write_tensors(path: Path, obj: Any, fix: str = FIX) -> Path:
+    """torch.save(obj) by atomic_write, flushed to the disk before it replaces `path`."""
+    with atomic_write(path, fix) as tmp, tmp.open("wb") as f:
+        sink = _Sink(f)
+        try:
+            torch.save(obj, sink)
+        except RuntimeError:
+            if sink.error is not None:
+                raise sink.error from None
+            raise
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+class _Sink:
+    """The file torch.save writes to. torch's zip writer swallows the OSError of a failed write and then
+    reports only a position mismatch; this keeps the error (EFBIG, ENOSPC) to name it."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def partial_files(directory: Path) -> list[Path]:
+    """What a process killed while writing leaves: `.<name>.tmp` files of atomic_write."""
+    return sorted(directory.glob(".*.tmp")) if directory.is_dir() else []
+
+
