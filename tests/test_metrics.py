@@ -68,3 +68,15 @@ def test_coverage_names_its_two_counts_of_classes_apart():
     assert r["classes_predicted"] == 3 and r["classes_covered"] == 0 and r["confident_share"] == 0.0
     assert classifier.coverage(unsure, 3, min_share=0.35)["classes_predicted"] == 1  # only the 40% class
     assert classifier.covered(torch.tensor([5, 4, 0]), 100, 0.05) == 1  # at least 5 of 100
+
+
+def test_reference_features_are_cached_beside_a_torchvision_set_and_in_the_user_cache_otherwise(tmp_path):
+    from pathlib import Path
+
+    from gan_cli.metrics.evaluator import default_cache
+    from tests.helpers import compose_config
+
+    mnist = compose_config(overrides=["data=mnist", f"data.root={tmp_path}"])
+    folder = compose_config(overrides=["data=folder", f"data.root={tmp_path}"])
+    assert default_cache(mnist) == tmp_path / "reference"
+    assert default_cache(folder) == Path.home() / ".cache" / "gan-cli" / "reference"

@@ -116,6 +116,6 @@ def measure(st: Settings, extractor, data, fake: torch.Tensor, wanted: list[str]
 def default_cache(config) -> Path:
     """<data.root>/reference for the torchvision sets; a user cache for folders and generated data."""
     root = config.data.get("root")
-    if root and str(config.data.get("_target_", "")).endswith("torchvision_sets.load"):
+    if root and "dataset" in config.data:  # a torchvision set (data=mnist, cifar10, ...): its root is ours
         return Path(root).expanduser() / "reference"
     return Path.home() / ".cache" / "gan-cli" / "reference"
