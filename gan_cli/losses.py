@@ -22,6 +22,9 @@ class GANLoss:
     """Base class: D's statistics and the default hooks. Subclasses define the two objectives."""
 
     threshold = 0.0
+    # whether G's objective loses its gradient when D rejects the fakes confidently: gan diagnose then
+    # suggests the non-saturating objective as a cure
+    saturates = False
 
     def d_objective(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         raise NotImplementedError
@@ -60,6 +63,8 @@ class Minimax(GANLoss):
     min_G max_D  E[log D(x)] + E[log(1 - D(G(z)))].
     G's side saturates: when D rejects fakes confidently, log(1 - D(G(z))) has almost no gradient."""
 
+    saturates = True
+
     def d_objective(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         # -(log sigmoid(r) + log(1 - sigmoid(f))) = softplus(-r) + softplus(f)
         return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
@@ -72,6 +77,8 @@ class Minimax(GANLoss):
 class NonSaturating(Minimax):
     """Goodfellow et al. 2014, section 3: the same D, but G maximises log D(G(z)) instead, which has the
     same fixed point and strong gradients early in training."""
+
+    saturates = False
 
     def g_objective(self, fake_logits: Tensor) -> Tensor:
         # -log sigmoid(f) = softplus(-f)

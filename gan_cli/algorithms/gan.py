@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from gan_cli.algorithms.base import Algorithm, Phase, Stats
+from gan_cli.errors import UserError
 from gan_cli.losses import GANLoss
 from gan_cli.steps import discriminator_step, generator_step
 
@@ -27,6 +28,9 @@ class GAN(Algorithm):
                  num_classes: int | None = None, d_steps: int = 1, d_warmup: int = 0, ema: float = 0.0):
         """num_classes: the label count of a conditional pair (None: unconditional); d_steps: k of
         Goodfellow et al.; d_warmup: D updates before G's first (a head start for D)."""
+        if getattr(models["D"], "autoencoder", False):
+            raise UserError(f"{type(models['D']).__name__} is an auto-encoder discriminator: it returns images, not "
+                            f"the scores loss= needs; train it with algorithm=began (experiment=began_mnist)")
         super().__init__(models, optimizers, ema)
         self.G, self.D, self.loss = models["G"], models["D"], loss
         self.num_classes = num_classes

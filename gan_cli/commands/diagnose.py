@@ -120,8 +120,12 @@ def format_report(path: Path, report: dict) -> str:
     if report["verdict"] == "healthy":
         div = list(report["diversity"].values())
         extra = f"; samples {100 * div[-1]['diversity']:.0f}% as diverse as real data" if div else ""
-        lines.append(f"verdict: healthy. From step {b['from_step']} D is right on {100 * b['acc/real']:.0f}% of real "
-                     f"and {100 * b['acc/fake']:.0f}% of fake samples (balance {b['balance']:.2f}){extra}")
+        if "began/m_global" in b:  # BEGAN's D has no accuracy: its convergence measure instead
+            lines.append(f"verdict: healthy. M_global fell from {b['began/m_global_early']:.3g} to "
+                         f"{b['began/m_global']:.3g} (from step {b['from_step']}), k {b['began/k']:.3g}{extra}")
+        else:
+            lines.append(f"verdict: healthy. From step {b['from_step']} D is right on {100 * b['acc/real']:.0f}% of "
+                         f"real and {100 * b['acc/fake']:.0f}% of fake samples (balance {b['balance']:.2f}){extra}")
     else:
         lines.append(f"verdict: {report['verdict'].replace('_', ' ')}")
     for f in report["findings"]:

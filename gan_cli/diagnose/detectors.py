@@ -8,6 +8,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gan_cli import targets
 from gan_cli.diagnose.series import Series
 
 SEVERITY = {"high": 0, "medium": 1, "low": 2}
@@ -63,8 +64,15 @@ def _balanced_lr(config: dict) -> list[str]:
     return [f"optimizer.d.lr={g:g}"] if d and g and d > g else _halved_lr(config, "d")
 
 
-def _loss(config: dict) -> str:
-    return config.get("loss", {}).get("_target_", "").rsplit(".", 1)[-1]
+def _saturates(config: dict) -> bool:
+    """Whether the run's loss= class declares a saturating G objective (Minimax). Only a shipped class is
+    imported: a run's config is someone's file."""
+    target = config.get("loss", {}).get("_target_", "")
+    if not isinstance(target, str) or not targets.allowed(target):
+        return False
+    from hydra.utils import get_class
+
+    return bool(getattr(get_class(target), "saturates", False))
 
 
 def divergence(s: Series, config: dict, t: dict) -> list[Finding]:
@@ -92,7 +100,7 @@ def convergence_failure(s: Series, config: dict, t: dict) -> list[Finding]:
         recovered = j < len(s) - 1
         g = s.get("loss/g")
         cures = _balanced_lr(config)
-        if _loss(config) == "Minimax":
+        if _saturates(config):
             cures.append("loss=nonsaturating")
         model = config.get("model", {})
         g_width, d_width = model.get("g", {}).get("width"), model.get("d", {}).get("width")
@@ -122,7 +130,7 @@ def vanishing_gradient(s: Series, config: dict, t: dict) -> list[Finding]:
     if not math.isfinite(peak) or peak <= 0:
         return []
     flags = [g < t["ratio"] * peak and f >= t["accuracy"] for g, f in zip(grad, fake)]
-    cures = ["loss=nonsaturating"] if _loss(config) == "Minimax" else []
+    cures = ["loss=nonsaturating"] if _saturates(config) else []
     cures += ["loss=wgan_gp model.d.norm=layer"]
     return [Finding(
         "vanishing_gradient", "high" if j == len(s) - 1 else "medium", s.steps[i], s.steps[j],
@@ -139,6 +147,10 @@ def _smooth(values: list[float], window: int) -> list[float]:
 
 def oscillation(s: Series, config: dict, t: dict) -> list[Finding]:
     """Losses that swing with a large long-term amplitude, or whose swing grows (spirals outward)."""
+    if is_began(s):
+        # BEGAN's loss/g is L(G(z)), which follows gamma L(x) down as D learns to reconstruct: a drift of
+        # convergence, not a swing. began_convergence judges such a run by M_global instead
+        return []
     g = s.get("loss/g")
     n = len(g)
     if n < 3 * t["window"]:
@@ -161,18 +173,73 @@ def oscillation(s: Series, config: dict, t: dict) -> list[Finding]:
         {"amplitude": amplitude, "growth": growth}, cures)]
 
 
-SERIES_DETECTORS = (divergence, convergence_failure, vanishing_gradient, oscillation)
+M_GLOBAL = "began/m_global"
+
+
+def is_began(s: Series) -> bool:
+    """A BEGAN run (algorithm=began) logs M_global; its D reconstructs images and has no accuracy, so
+    acc/real and acc/fake are absent (NaN) and the accuracy detectors stay silent on it."""
+    return any(math.isfinite(v) for v in s.get(M_GLOBAL))
+
+
+def _early_and_late(s: Series, early: float, tail: float) -> tuple[int, int, float, float]:
+    """Rows in the first `early` and the last `tail` share of the run, and M_global's mean over each."""
+    m = s.get(M_GLOBAL)
+    a, b = max(1, int(len(s) * early)), max(1, int(len(s) * tail))
+    return a, b, _mean(m[:a]), _mean(m[-b:])
+
+
+def began_convergence(s: Series, config: dict, t: dict) -> list[Finding]:
+    """BEGAN's own convergence judgement (Berthelot et al. 2017, section 3.4.1): M_global = L(x) +
+    |gamma L(x) - L(G(z))| falls while the run converges and stalls or rises when it does not (mode
+    collapse, k pinned at 0 or 1). A failure: over the last `tail` share of the run it is still above
+    `share` of its level in the first `early` share."""
+    if not is_began(s) or s.steps[-1] < t["min_steps"] or len(s) < 2:
+        return []  # too early to judge: the live watch asks at every logged row from the first
+    a, b, early, late = _early_and_late(s, t["early"], t["tail"])
+    if not (math.isfinite(early) and math.isfinite(late)) or late <= t["share"] * early:
+        return []
+    k = _mean(s.get("began/k")[-b:])
+    algorithm = config.get("algorithm", {})
+    gamma = algorithm.get("gamma")
+    cures = []
+    if gamma and math.isfinite(k) and k <= t["k_pinned"]:
+        # k at 0: G cannot bring L(G(z)) down to gamma L(x) even when D stops pushing the fakes away; a
+        # higher gamma asks less of it (and buys diversity)
+        cures.append(f"algorithm.gamma={min(1.0, gamma + 0.2):g}")
+    elif gamma and math.isfinite(k) and k >= 1 - t["k_pinned"]:
+        # k at 1: D pushes the fakes away as hard as it may and L(G(z)) stays under gamma L(x): lower gamma
+        cures.append(f"algorithm.gamma={max(0.1, gamma - 0.2):g}")
+    # the paper halves the learning rate whenever M_global stalls (section 4.1)
+    cures += _halved_lr(config, "d") + _halved_lr(config, "g")
+    trend = "rose" if late > early else "stalled"
+    return [Finding(
+        "convergence_failure", "high", s.steps[-b], s.steps[-1],
+        f"M_global {trend}: {late:.3g} over the last {b} log intervals against {early:.3g} over the first {a} "
+        f"({100 * late / early:.0f}%; a converging BEGAN run falls under {100 * t['share']:.0f}%); k {k:.3g}",
+        {M_GLOBAL + "_early": early, M_GLOBAL: late, "began/k": k}, cures)]
+
+
+SERIES_DETECTORS = (divergence, convergence_failure, vanishing_gradient, oscillation, began_convergence)
 
 
 def detect(s: Series, config: dict, thresholds: dict) -> list[Finding]:
     findings = []
     for detector in SERIES_DETECTORS:
-        findings += detector(s, config, thresholds[detector.__name__])
+        t = thresholds.get(detector.__name__)
+        if t is None:  # a run resumed from before this detector: its config's thresholds lack it
+            continue
+        findings += detector(s, config, t)
     return sorted(findings, key=lambda f: (SEVERITY[f.severity], f.start))
 
 
-def balance(s: Series, tail: float) -> dict[str, float]:
-    """D's accuracies over the last `tail` share of the run: the numbers behind a healthy verdict."""
+def balance(s: Series, tail: float, early: float = 0.1) -> dict[str, float]:
+    """D's accuracies over the last `tail` share of the run: the numbers behind a healthy verdict. For
+    BEGAN, whose D has no accuracy, M_global's mean over the first `early` and the last `tail` share."""
     k = max(1, int(len(s) * tail))
     real, fake = _mean(s.get("acc/real")[-k:]), _mean(s.get("acc/fake")[-k:])
-    return {"acc/real": real, "acc/fake": fake, "balance": abs(real - fake), "from_step": s.steps[-k]}
+    out = {"acc/real": real, "acc/fake": fake, "balance": abs(real - fake), "from_step": s.steps[-k]}
+    if is_began(s):
+        _, _, first, last = _early_and_late(s, early, tail)
+        out.update({M_GLOBAL + "_early": first, M_GLOBAL: last, "began/k": _mean(s.get("began/k")[-k:])})
+    return out

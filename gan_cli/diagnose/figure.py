@@ -15,6 +15,7 @@ from gan_cli.diagnose.series import Series
 COLOURS = {"divergence": "tab:red", "convergence_failure": "tab:orange", "vanishing_gradient": "tab:purple",
            "oscillation": "tab:blue", "mode_collapse": "tab:green"}
 PANELS = (("losses", ("loss/d", "loss/g"), False), ("D's view", ("d/real", "d/fake", "acc/real", "acc/fake"), False),
+          ("BEGAN's equilibrium", ("began/m_global", "began/k"), False),  # its D has no accuracy to show
           ("gradient norms", ("grad_norm/d", "grad_norm/g"), True))
 
 
@@ -24,14 +25,15 @@ def draw(series: Series, findings: list[Finding], grids: list[tuple[int, torch.T
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = len(PANELS) + (1 if grids else 0)
+    logged = [(title, [n for n in names if any(math.isfinite(v) for v in series.get(n))], log_scale)
+              for title, names, log_scale in PANELS]
+    panels = [p for p in logged if p[1]] or logged[:1]  # a run logs what its algorithm computes
+    rows = len(panels) + (1 if grids else 0)
     fig = plt.figure(figsize=(10, 2.6 * rows), dpi=100)
-    for k, (title, names, log_scale) in enumerate(PANELS):
+    for k, (title, names, log_scale) in enumerate(panels):
         ax = fig.add_subplot(rows, 1, k + 1)
         for name in names:
-            values = series.get(name)
-            if any(math.isfinite(v) for v in values):
-                ax.plot(series.steps, values, label=name, linewidth=1)
+            ax.plot(series.steps, series.get(name), label=name, linewidth=1)
         named = set()
         for f in findings:  # one legend entry per kind, however many ranges it has
             label = f.kind.replace("_", " ") if k == 0 and f.kind not in named else None
@@ -40,7 +42,8 @@ def draw(series: Series, findings: list[Finding], grids: list[tuple[int, torch.T
         if log_scale:
             ax.set_yscale("log")
         ax.set_title(title, fontsize=9, loc="left")
-        ax.legend(fontsize=7, loc="upper right", ncol=3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper right", ncol=3)
     for j, (step, images) in enumerate(grids):
         ax = fig.add_subplot(rows, len(grids), (rows - 1) * len(grids) + j + 1)
         picture = modality.of(images.shape[1:]).picture(images, None, 1.0)
