@@ -19,8 +19,8 @@ from omegaconf import OmegaConf
 
 from gan_cli import build, checkpoint
 from gan_cli.commands import eval as gan_eval
-from gan_cli.commands.sample import generator_from
 from gan_cli.data.source import to_unit_range
+from gan_cli.latent import generate
 from gan_cli.metrics import evaluator, features
 from gan_cli.paths import config_dir
 
@@ -53,10 +53,9 @@ def main() -> None:
         "uniform noise": torch.rand(real.shape, generator=g) * 2 - 1,
     }
     for path in args:
-        state = checkpoint.load(path)
-        G = generator_from(state, path, torch.device("cpu"))
-        sets[f"{Path(path).parent.parent.name}/{Path(path).name} (step {state['step']})"] = evaluator.generate(
-            G, n, 0, 500, torch.device("cpu"))
+        saved = checkpoint.Saved.load(path)
+        sets[f"{Path(path).parent.parent.name}/{Path(path).name} (step {saved.step})"] = generate(
+            saved.generator(torch.device("cpu")), n, 0, 500, torch.device("cpu"))
     cache = evaluator.default_cache(train_cfg)
     print(f"reference: 10,000 MNIST training images; each set {n} images; features: mnist_cnn "
           f"(test accuracy {100 * domain.net.test_accuracy:.2f}%)")

@@ -13,7 +13,6 @@ import torch
 from omegaconf import OmegaConf
 
 from gan_cli import build, checkpoint
-from gan_cli.commands.sample import generator_from
 from gan_cli.latent import seeded_z
 from gan_cli.metrics import classifier
 
@@ -21,14 +20,14 @@ from gan_cli.metrics import classifier
 def main() -> None:
     path = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
-    state = checkpoint.load(path)
-    cfg = OmegaConf.create(state["config"])
+    saved = checkpoint.Saved.load(path)
+    cfg = OmegaConf.create(saved.config)
     train_data = build.data(cfg)
     test_cfg = cfg.data.copy()
     test_cfg.split = "test"
     test_data = build.instantiate(test_cfg, "data")
     net = build.classifier(cfg, train_data)
-    G = generator_from(state, path, torch.device("cpu"))
+    G = saved.generator(torch.device("cpu"))
     # a conditional G is asked for every class equally; its samples should then be of the asked class
     y = torch.arange(n) % G.num_classes if G.num_classes else None
     with torch.no_grad():
@@ -36,10 +35,10 @@ def main() -> None:
                           for i, z in zip(range(0, n, 500), seeded_z(n, G.z_dim, 12345).split(500))])
     real = classifier.class_report(net, test_data.first(n), train_data.num_classes)
     gen = classifier.class_report(net, fake, train_data.num_classes)
-    print(f"checkpoint: {path} (step {state['step']})")
+    print(f"checkpoint: {path} (step {saved.step})")
     for name, r in (("real test images", real), ("generated", gen)):
-        print(f"{name:>17}: {r['confident_classes_covered']}/{train_data.num_classes} classes covered by "
-              f"confident samples ({r['classes_covered']} by argmax), {100 * r['confident_share']:.1f}% "
+        print(f"{name:>17}: {r['classes_covered']}/{train_data.num_classes} classes covered by "
+              f"confident samples ({r['classes_predicted']} by argmax), {100 * r['confident_share']:.1f}% "
               f"confidently recognised, confident per class {r['confident_counts']}")
     if y is not None:
         with torch.no_grad():

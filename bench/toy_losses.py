@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 
 from gan_cli import build, checkpoint
-from gan_cli.commands.sample import generator_from
 from gan_cli.latent import seeded_z
 from gan_cli.metrics.toy import mode_report
 from omegaconf import OmegaConf
@@ -50,9 +49,9 @@ def main() -> None:
                    "device=cpu", f"hydra.run.dir={run_dir}", *extra]
             subprocess.run(cmd, check=True, capture_output=True)
             path = run_dir / "checkpoints" / "last.pt"
-            state = checkpoint.load(path)
-            data = build.data(OmegaConf.create(state["config"]))
-            G = generator_from(state, path, torch.device("cpu"))
+            saved = checkpoint.Saved.load(path)
+            data = build.data(OmegaConf.create(saved.config))
+            G = saved.generator(torch.device("cpu"))
             with torch.no_grad():
                 points = G(seeded_z(2000, G.z_dim, 12345)) * data.scale
             r = mode_report(points, data.centers, data.std)

@@ -70,7 +70,7 @@ def main() -> None:
         fake = torch.cat([G(z) for z in seeded_z(2000, 100, 12345).split(500)])
     r = classifier.class_report(net, fake, 10)
     print(f"tutorial DCGAN, {a.minutes} min on the CPU: {steps} steps of batch {a.batch}")
-    print(f"  {r['confident_classes_covered']}/10 classes covered by confident samples, "
+    print(f"  {r['classes_covered']}/10 classes covered by confident samples, "
           f"{100 * r['confident_share']:.1f}% confidently recognised, confident per class {r['confident_counts']}")
 
 
