@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -21,25 +22,43 @@ class WriteError(UserError):
 FIX = "free disk space or choose another hydra.run.dir"  # what a failed write asks of the user, unless told
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_MODE = 0o666 & ~_umask()  # what open() would give a new file: mkstemp's own 0600 would hide results from others
+
+
 @contextlib.contextmanager
 def atomic_write(path: Path, fix: str = FIX) -> Iterator[Path]:
-    """Yields the temporary name (`.<name>.tmp` beside `path`, its folder made) to write in full; on
+    """Yields a temporary name (`.<name>.<random>.tmp` beside `path`, its folder made) to write in full; on
     leaving, it replaces `path` at once, so a reader sees the old file or the new one, never half of
     either. A failed write (disk full, file size limit, permissions) removes the temporary file and
-    raises WriteError naming `path`, ending with `fix`, what the user can do about it."""
+    raises WriteError naming `path`, ending with `fix`, what the user can do about it.
+
+    The temporary file is created new (mkstemp: O_EXCL, never through a symlink): a fixed name would
+    write through whatever a stranger left there, `.s.png.tmp -> ~/thesis.tex` included."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+        os.chmod(tmp, _MODE)
         yield tmp
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:  # torch.save reports a failed write as a RuntimeError
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         reason = e.strerror if isinstance(e, OSError) and e.strerror else first_line(e)
         raise WriteError(f"could not write {path} ({reason}); the file that was there is untouched and no partial "
                         f"file is left: {fix}") from None
     except BaseException:  # Ctrl-C or SIGTERM mid-write: the loop saves again; leave no partial file behind
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -84,7 +103,8 @@ class _Sink:
 
 
 def partial_files(directory: Path) -> list[Path]:
-    """What a process killed while writing leaves: `.<name>.tmp` files of atomic_write."""
+    """What a process killed while writing leaves: `.<name>.<random>.tmp` files of atomic_write (and the
+    `.<name>.tmp` of releases before it)."""
     return sorted(directory.glob(".*.tmp")) if directory.is_dir() else []
 
 

@@ -126,3 +126,14 @@ def test_a_failed_write_of_a_cache_is_one_line(tmp_path, monkeypatch):
                     f"cache_dir={tmp_path / 'cache'}", cwd=tmp_path)
     one_line_error(proc, f"could not write {tmp_path / 'cache'}", "the reference features are kept there")
     assert _no_partial_files(tmp_path / "cache")
+
+
+def test_a_file_planted_at_the_temporary_name_is_never_written_through(tmp_path, tiny_checkpoint):
+    """atomic_write creates its temporary file new: a symlink left at `.s.png.tmp` leads nowhere."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / ".s.png.tmp").symlink_to(victim)
+    proc = gan_here("sample", f"checkpoint={tiny_checkpoint}", "n=4", "out=s.png", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text() == "precious" and (tmp_path / ".s.png.tmp").is_symlink()
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG" and not (tmp_path / "s.png").is_symlink()
