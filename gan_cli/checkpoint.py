@@ -121,6 +121,8 @@ def _check_schema(state: dict[str, Any], path: str | Path) -> None:
         if key in ("models", "optimizers"):  # one state dict per named network or optimiser
             for name, entry in value.items():
                 refuse(f"{key}.{name}", (dict,), entry)
+    if "algorithm" in state:  # the algorithm's own state (BEGAN's k); absent in checkpoints from before it
+        refuse("algorithm", (dict,), state["algorithm"])
     if state["step"] < 0 or not all(isinstance(n, int) and n > 0 for n in state["data"]["shape"]):
         raise UserError(f"checkpoint={path} is damaged: step {state['step']}, data shape {state['data']['shape']}")
 

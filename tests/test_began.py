@@ -249,3 +249,17 @@ def test_the_watch_waits_before_judging_m_global():
     early = t["began_convergence"]["min_steps"] - 50
     flat = Series(list(range(50, early + 1, 50)), {"began/m_global": [0.2] * (early // 50), "loss/g": [0.1] * (early // 50)})
     assert detectors.detect(flat, {}, t) == []  # the first steps of every run look flat: not yet a verdict
+
+
+@pytest.mark.parametrize("algorithm,needle", [({"k": "notanumber"}, "BEGAN k is 'notanumber'"),
+                                              ({"k": torch.tensor(float("nan"))}, "BEGAN k is tensor(nan)"),
+                                              ({"k": torch.tensor(2.0)}, "not a number in [0, 1]"),
+                                              ([1], "'algorithm' is a list, not a mapping")])
+def test_a_crafted_k_is_refused_in_one_line_on_resume(straight, tmp_path, algorithm, needle):
+    state = torch.load(straight / "checkpoints" / "last.pt", weights_only=True)
+    state["algorithm"] = algorithm
+    torch.save(state, tmp_path / "bad.pt")
+    run = tmp_path / "run"
+    one_line_error(gan("train", f"resume={tmp_path / 'bad.pt'}", "train.steps=8", f"hydra.run.dir={run}",
+                       cwd=tmp_path), needle)
+    assert not run.exists()

@@ -125,5 +125,10 @@ class BEGAN(Algorithm):
         return {"k": self.k.detach().cpu().clone()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if "k" in state:
-            self.k = torch.as_tensor(state["k"], dtype=torch.float32).to(self.k.device)
+        if "k" not in state:
+            return
+        k = state["k"]
+        if not (isinstance(k, torch.Tensor) and k.numel() == 1 and k.is_floating_point() and 0 <= float(k) <= 1):
+            raise UserError(f"the checkpoint's BEGAN k is {k!r:.40}, not a number in [0, 1]: the file is damaged; "
+                            f"resume from another checkpoint of the run")
+        self.k = k.reshape(()).to(torch.float32).to(self.k.device)
