@@ -88,16 +88,35 @@ def classifier(cfg: DictConfig, data) -> nn.Module | None:
     test split, cached under <data.root>/classifiers."""
     from pathlib import Path
 
-    from omegaconf import OmegaConf
-
     from gan_cli.metrics import classifier as small_cnn
 
     if not data.num_classes or not data.modality.images or "split" not in cfg.data:
         return None
-    test_cfg = cfg.data.copy()
-    test_cfg.split = "test"
-    test = instantiate(OmegaConf.create(OmegaConf.to_container(test_cfg)), "data", trusted(cfg))
+    test = split(cfg, "test")
+    if getattr(data, "input_shape", None) is not None:  # a translation's outputs are judged in the targets' domain
+        data, test = data.domain_b, test.domain_b
     return small_cnn.cached(data.name, data, test, Path(cfg.data.root).expanduser() / "classifiers")
+
+
+def split(cfg: DictConfig, name: str):
+    """The data source of cfg.data with split=name (its test images, say)."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.create(OmegaConf.to_container(cfg.data))
+    node.split = name
+    return instantiate(node, "data", trusted(cfg))
+
+
+def translation_evaluator(cfg: DictConfig, data, settings, device: torch.device):
+    """A translation model's measures (gan_cli/metrics/translation.py) on the test split of its data, in
+    the feature spaces of each labelled domain's classifier (trained once, cached under <data.root>)."""
+    from pathlib import Path
+
+    from gan_cli.metrics import translation
+
+    test = split(cfg, "test")
+    features = translation.classifiers(data, test, Path(cfg.data.root).expanduser() / "classifiers")
+    return translation.TranslationEvaluator(test, features, settings, device)
 
 
 def evaluator(cfg: DictConfig, data, metrics, settings, device: torch.device, inception_weights: str | None = None,
@@ -135,14 +154,40 @@ def evaluator(cfg: DictConfig, data, metrics, settings, device: torch.device, in
     return ev.Evaluator(data, spaces, settings, device, cache), notes
 
 
-def models(cfg: DictConfig, shape: tuple[int, ...], num_classes: int | None) -> tuple[nn.Module, nn.Module]:
-    """G and D for data of this shape; conditional models (model.conditional) also get the class count."""
-    return (generator(cfg, shape, num_classes), instantiate(cfg.model.d, "model.d", trusted(cfg), shape=shape,
-                                                             **_labels(cfg, num_classes)))
+def algorithm_factory(cfg: DictConfig):
+    """The algorithm= factory (a partial waiting for its networks and optimisers), and its class: the class
+    says which networks it trains and from which model= keys (Algorithm.networks)."""
+    import functools
+
+    make = instantiate(cfg.algorithm, "algorithm", trusted(cfg))
+    cls = make.func if isinstance(make, functools.partial) else make
+    return make, cls
 
 
-def generator(cfg: DictConfig, shape: tuple[int, ...], num_classes: int | None) -> nn.Module:
-    return instantiate(cfg.model.g, "model.g", trusted(cfg), shape=tuple(shape), **_labels(cfg, num_classes))
+def algorithm_class(cfg: DictConfig) -> type[Algorithm]:
+    """The algorithm class a config names; a config from before the algorithm group trained a GAN."""
+    from gan_cli.algorithms.gan import GAN
+
+    return algorithm_factory(cfg)[1] if "algorithm" in cfg else GAN
+
+
+def network(cfg: DictConfig, name: str, shape: tuple[int, ...], input_shape: tuple[int, ...] | None,
+            num_classes: int | None) -> nn.Module:
+    """One of the algorithm's named networks ("G", "D", or CycleGAN's "F", "D_A", ...), built from the
+    model= key the algorithm names for it, for data of these shapes."""
+    specs = algorithm_class(cfg).networks(tuple(shape), None if input_shape is None else tuple(input_shape))
+    if name not in specs:
+        raise UserError(f"this config's algorithm has no network {name}; it trains {', '.join(specs)}")
+    key, shapes = specs[name]
+    if key not in cfg.model:
+        raise UserError(f"algorithm={cfg.algorithm._target_.rsplit('.', 1)[-1]} needs model.{key} (its network "
+                        f"{name}), and this model= has none: use the model its experiment names")
+    return instantiate(cfg.model[key], f"model.{key}", trusted(cfg), **shapes, **_labels(cfg, num_classes))
+
+
+def generator(cfg: DictConfig, shape: tuple[int, ...], num_classes: int | None,
+              input_shape: tuple[int, ...] | None = None, name: str = "G") -> nn.Module:
+    return network(cfg, name, shape, input_shape, num_classes)
 
 
 def _labels(cfg: DictConfig, num_classes: int | None) -> dict:
@@ -159,48 +204,55 @@ def loss(cfg: DictConfig) -> GANLoss:
     return instantiate(cfg.loss, "loss", trusted(cfg))
 
 
-def optimizers(cfg: DictConfig, G: nn.Module, D: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-    out = []
-    for side, net in (("g", G), ("d", D)):
-        lr = cfg.optimizer[side].get("lr")
-        # torch.optim accepts lr=0, a run that learns nothing
-        if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
-            raise UserError(f"optimizer.{side}.lr={lr} must be positive")
-        make = instantiate(cfg.optimizer[side], f"optimizer.{side}", trusted(cfg))
-        try:
-            out.append(make(net.parameters()))
-        except Exception as e:  # noqa: BLE001 - torch.optim's own checks ("Invalid beta parameter ...")
-            raise UserError(f"optimizer.{side}: {type(e).__name__}: {first_line(e)}") from None
-    return out[0], out[1]
+def optimizer(cfg: DictConfig, name: str, params) -> torch.optim.Optimizer:
+    """The optimiser optimizer.<name> configures (g or d), over these parameters."""
+    lr = cfg.optimizer[name].get("lr")
+    # torch.optim accepts lr=0, a run that learns nothing
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
+        raise UserError(f"optimizer.{name}.lr={lr} must be positive")
+    make = instantiate(cfg.optimizer[name], f"optimizer.{name}", trusted(cfg))
+    try:
+        return make(params)
+    except Exception as e:  # noqa: BLE001 - torch.optim's own checks ("Invalid beta parameter ...")
+        raise UserError(f"optimizer.{name}: {type(e).__name__}: {first_line(e)}") from None
 
 
 @dataclass
 class Parts:
     data: object
-    G: nn.Module
-    D: nn.Module
+    models: dict[str, nn.Module]  # the algorithm's networks by name: G and D, or CycleGAN's G, F, D_A, D_B
+    optimizers: dict[str, torch.optim.Optimizer]  # by name: G and D (each over the networks it updates)
     loss: GANLoss
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
+    make: object  # the algorithm factory, waiting for the above
+
+    @property
+    def G(self) -> nn.Module:
+        return self.models["G"]
+
+    @property
+    def D(self) -> nn.Module:
+        return self.models["D"]
 
 
 def parts(cfg: DictConfig, dev: torch.device) -> Parts:
     source = data(cfg)
-    G, D = models(cfg, source.shape, source.num_classes)
+    make, cls = algorithm_factory(cfg)
+    cls.check_data(source)
     # channels_last only changes conv weights' memory layout (NHWC): same function, faster kernels
     layout = torch.channels_last if cfg.train.channels_last else torch.preserve_format
-    G, D = G.to(dev, memory_format=layout), D.to(dev, memory_format=layout)
+    input_shape = getattr(source, "input_shape", None)
+    models = {name: network(cfg, name, source.shape, input_shape, source.num_classes).to(dev, memory_format=layout)
+              for name in cls.networks(tuple(source.shape), input_shape)}
     objective = loss(cfg)
-    opt_g, opt_d = optimizers(cfg, G, D)
-    return Parts(source, G, D, objective, opt_g, opt_d)
+    optimizers = {opt: optimizer(cfg, opt.lower(), [p for name in names for p in models[name].parameters()])
+                  for opt, names in cls.optimized.items()}
+    return Parts(source, models, optimizers, objective, make)
 
 
 def algorithm(cfg: DictConfig, parts: Parts) -> Algorithm:
     """The training algorithm (algorithm=) over the built networks and optimisers. An algorithm takes
     what its __init__ names: the loss (loss=) and the label count of a conditional model."""
-    make = instantiate(cfg.algorithm, "algorithm", trusted(cfg))
-    return call_with(make, "algorithm", models={"G": parts.G, "D": parts.D},
-                     optimizers={"G": parts.opt_g, "D": parts.opt_d}, loss=parts.loss,
+    return call_with(parts.make, "algorithm", models=parts.models, optimizers=parts.optimizers, loss=parts.loss,
                      num_classes=parts.data.num_classes if cfg.model.get("conditional", False) else None)
 
 

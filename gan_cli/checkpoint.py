@@ -123,8 +123,14 @@ def _check_schema(state: dict[str, Any], path: str | Path) -> None:
                 refuse(f"{key}.{name}", (dict,), entry)
     if "algorithm" in state:  # the algorithm's own state (BEGAN's k); absent in checkpoints from before it
         refuse("algorithm", (dict,), state["algorithm"])
-    if state["step"] < 0 or not all(isinstance(n, int) and n > 0 for n in state["data"]["shape"]):
-        raise UserError(f"checkpoint={path} is damaged: step {state['step']}, data shape {state['data']['shape']}")
+    shapes = {"data shape": state["data"]["shape"]}
+    if state["data"].get("input_shape") is not None:  # a translation's source images (pix2pix, CycleGAN)
+        refuse("data.input_shape", (list, tuple), state["data"]["input_shape"])
+        shapes["input shape"] = state["data"]["input_shape"]
+    bad = [f"{what} {shape}" for what, shape in shapes.items()
+           if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)]
+    if state["step"] < 0 or bad:
+        raise UserError(f"checkpoint={path} is damaged: " + ", ".join([f"step {state['step']}", *bad]))
 
 
 _ABSENT = object()
@@ -183,21 +189,37 @@ class Saved:
         """The classes a conditional G takes; None for an unconditional one."""
         return self.state["data"].get("num_classes")
 
-    def generator(self, device: torch.device, ema: bool = True) -> nn.Module:
-        return load_generator(self.state, self.path, device, ema)
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The source images' shape of a translation model (pix2pix, CycleGAN); None for a generator of noise."""
+        shape = self.state["data"].get("input_shape")
+        return None if shape is None else tuple(shape)
+
+    @property
+    def translates(self) -> bool:
+        """Whether the generator translates images (takes an image, not z)."""
+        return self.input_shape is not None
+
+    def generator(self, device: torch.device, ema: bool = True, name: str = "G") -> nn.Module:
+        return load_generator(self.state, self.path, device, ema, name)
 
 
-def load_generator(state: dict[str, Any], path: str | Path, device: torch.device, ema: bool = True) -> nn.Module:
-    """Rebuild G from the config inside the checkpoint and load its weights (the EMA ones when kept), in
-    eval mode on `device`. Its `num_classes` is set (not None) for a conditional generator."""
+def load_generator(state: dict[str, Any], path: str | Path, device: torch.device, ema: bool = True,
+                   name: str = "G") -> nn.Module:
+    """Rebuild a generator (G, or another of the algorithm's networks: CycleGAN's F) from the config inside
+    the checkpoint and load its weights (G's EMA ones when kept), in eval mode on `device`. Its
+    `num_classes` is set (not None) for a conditional generator."""
     from omegaconf import OmegaConf
 
     from gan_cli import build  # not at the top: build assembles the engine (loop, callbacks), which imports this
 
     cfg = OmegaConf.create(state["config"])
-    G = build.generator(cfg, tuple(state["data"]["shape"]), state["data"].get("num_classes"))
-    weights = state["models"]["G"]
-    if ema and state.get("ema") is not None:  # an AveragedModel's state: module.* plus a counter
+    data = state["data"]
+    G = build.generator(cfg, tuple(data["shape"]), data.get("num_classes"), data.get("input_shape"), name)
+    if name not in state["models"]:
+        raise UserError(f"checkpoint={path} is damaged or incomplete: it has no weights of network {name}")
+    weights = state["models"][name]
+    if ema and name == "G" and state.get("ema") is not None:  # an AveragedModel's state: module.* plus a counter
         weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
     load_weights(G, weights, path, "generator")
     return G.to(device).eval()

@@ -159,7 +159,8 @@ class Run:
                     "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None},
             "fixed": {"z": self.fixed.z.cpu(), "y": None if self.fixed.y is None else self.fixed.y.cpu(),
                       "nrow": self.fixed.nrow},
-            "data": {"shape": list(self.data.shape), "scale": self.data.scale, "num_classes": a.num_classes},
+            "data": {"shape": list(self.data.shape), "scale": self.data.scale, "num_classes": a.num_classes,
+                     "input_shape": _listed(getattr(self.data, "input_shape", None))},
             "world_size": self.world.size,  # data_position counts global batches of world_size x batch_size
         }
 
@@ -194,6 +195,10 @@ class Run:
 
 
 _NETWORK = {"G": "generator", "D": "discriminator"}  # how a load error names them
+
+
+def _listed(shape) -> list[int] | None:
+    return None if shape is None else list(shape)
 
 
 def load_optimizer(opt: torch.optim.Optimizer, saved: dict[str, Any], path: str | Path, name: str) -> None:

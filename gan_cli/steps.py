@@ -9,10 +9,23 @@ from torch import Tensor, nn
 from gan_cli.losses import GANLoss, Stats
 
 
-def grad_norm(module: nn.Module) -> Tensor:
-    """L2 norm of all of a module's gradients together, as one device scalar."""
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
+def grad_norm(*modules: nn.Module) -> Tensor:
+    """L2 norm of all of the modules' gradients together, as one device scalar."""
+    grads = [p.grad for module in modules for p in module.parameters() if p.grad is not None]
     return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
+
+
+def update(opt: torch.optim.Optimizer, loss: Tensor, nets: list[nn.Module], sync=None) -> Tensor:
+    """One optimiser step on `loss`: its gradients (the world's mean under torchrun, through `sync`), their
+    norm over `nets` together, the step. Returns the norm."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if sync is not None:
+        for net in nets:
+            sync(net)
+    norm = grad_norm(*nets)
+    opt.step()
+    return norm
 
 
 def autocast(x: Tensor, dtype: torch.dtype | None):
@@ -28,12 +41,7 @@ def discriminator_step(G: nn.Module, D: nn.Module, loss: GANLoss, opt: torch.opt
         with torch.no_grad():
             fake = G(z, y)  # G is a constant here: no graph through it
         loss_d, stats = loss.d_loss(D, real, fake, y)
-    opt.zero_grad(set_to_none=True)
-    loss_d.backward()
-    if sync is not None:  # data parallel: the world's mean gradient
-        sync(D)
-    stats["grad_norm/d"] = grad_norm(D)
-    opt.step()
+    stats["grad_norm/d"] = update(opt, loss_d, [D], sync)  # data parallel: sync takes the world's mean gradient
     loss.after_d_step(D)
     return loss_d.detach(), stats
 
@@ -46,12 +54,7 @@ def generator_step(G: nn.Module, D: nn.Module, loss: GANLoss, opt: torch.optim.O
     try:
         with autocast(z, precision):
             loss_g, stats = loss.g_loss(D, G(z, y), y)
-        opt.zero_grad(set_to_none=True)
-        loss_g.backward()
+        stats["grad_norm/g"] = update(opt, loss_g, [G], sync)
     finally:
         D.requires_grad_(True)
-    if sync is not None:
-        sync(G)
-    stats["grad_norm/g"] = grad_norm(G)
-    opt.step()
     return loss_g.detach(), stats

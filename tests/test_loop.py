@@ -53,7 +53,8 @@ def every_callback(evaluations: list[int]):
     cfg = compose_config(overrides=["train.log_every=2", "train.sample_every=2", "train.checkpoint_every=2",
                                     "train.eval_every=2", "train.max_minutes=60"])
 
-    def evaluator(G: nn.Module) -> dict[str, float]:
+    def evaluator(algorithm: Algorithm) -> dict[str, float]:  # the Evaluation callback hands it the algorithm
+        G = algorithm.sampler
         evaluations.append(1)
         with torch.no_grad():
             return {"spread": float(G(torch.randn(16, G.z_dim)).std())}

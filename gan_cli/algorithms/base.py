@@ -11,6 +11,8 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from gan_cli.errors import UserError
+
 if TYPE_CHECKING:
     from gan_cli.loop import Run
 
@@ -38,6 +40,24 @@ class Algorithm:
 
     generator = "G"
     inputs: tuple[str, ...] = ("z",)
+    # optimiser name -> the networks it updates; optimizer.<name, lower case> configures it
+    optimized: dict[str, tuple[str, ...]] = {"G": ("G",), "D": ("D",)}
+
+    @classmethod
+    def networks(cls, shape: tuple[int, ...], input_shape: tuple[int, ...] | None) -> dict[str, tuple[str, dict]]:
+        """The networks this algorithm trains: name -> (the model= key that builds it, the shapes it is built
+        for). shape: a sample's (what G makes, D judges); input_shape: a translation's source images."""
+        return {"G": ("g", {"shape": shape}), "D": ("d", {"shape": shape})}
+
+    @classmethod
+    def check_data(cls, data) -> None:
+        """Refuse, before anything is built, data this algorithm cannot train on: image pairs for a
+        generator of noise, say."""
+        if getattr(data, "input_shape", None) is not None:
+            kind = "pix2pix" if data.paired else "cyclegan"
+            raise UserError(f"data={data.name} holds {'image pairs' if data.paired else 'two image domains'} for "
+                            f"translation, and algorithm={cls.__name__.lower()} generates from noise: use "
+                            f"algorithm={kind} model={kind} (or experiment={kind}_...)")
 
     def __init__(self, models: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
                  ema: float = 0.0):
@@ -51,6 +71,18 @@ class Algorithm:
     def sampler(self) -> nn.Module:
         """The generator that pictures, evaluation and `gan sample` use: its EMA when one is kept."""
         return self.ema.module if self.ema is not None else self.models[self.generator]
+
+    def picture(self, run: Run, real: Tensor) -> tuple[Tensor, Tensor]:
+        """The sampler's samples of the fixed noise, and their picture (3, H, W) in [0, 1]: a grid of
+        images, or 2-D points over `real`."""
+        G = self.sampler
+        was_training = G.training
+        G.eval()
+        with torch.no_grad():
+            fake = G(run.fixed.z, run.fixed.y)
+        G.train(was_training)
+        modality = run.data.modality
+        return fake, modality.picture(fake, None if modality.images else real, run.data.scale, nrow=run.fixed.nrow)
 
     def begin(self, run: Run) -> None:
         """Before the first step of a new run (not on resume): a warm-up, say."""

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from gan_cli.algorithms.base import Algorithm, Phase, Stats
 from gan_cli.errors import UserError
-from gan_cli.steps import autocast, grad_norm
+from gan_cli.steps import autocast, update
 
 if TYPE_CHECKING:
     from gan_cli.loop import Run
@@ -81,12 +81,7 @@ class BEGAN(Algorithm):
             losses = reconstruction_loss(self.D, torch.cat([x, fake.to(x.dtype)]))
         l_real, l_fake = losses[:len(x)].mean(), losses[len(x):].mean()
         loss_d = l_real - self.k * l_fake
-        opt = self.optimizers["D"]
-        opt.zero_grad(set_to_none=True)
-        loss_d.backward()
-        run.world.average_gradients(self.D)  # data parallel: the world's mean gradient
-        norm = grad_norm(self.D)
-        opt.step()
+        norm = update(self.optimizers["D"], loss_d, [self.D], run.world.average_gradients)
         self._l_real = l_real.detach()
         return {"loss/d": loss_d.detach(), "began/l_real": self._l_real, "grad_norm/d": norm}
 
@@ -97,14 +92,9 @@ class BEGAN(Algorithm):
         try:
             with autocast(z, run.schedule.precision):
                 loss_g = reconstruction_loss(self.D, self.G(z)).mean()
-            opt = self.optimizers["G"]
-            opt.zero_grad(set_to_none=True)
-            loss_g.backward()
+            norm = update(self.optimizers["G"], loss_g, [self.G], run.world.average_gradients)
         finally:
             self.D.requires_grad_(True)
-        run.world.average_gradients(self.G)
-        norm = grad_norm(self.G)
-        opt.step()
         l_fake = loss_g.detach()
         k, m_global = self.update_k(self._l_real, l_fake, run.world.mean)
         return {"loss/g": l_fake, "began/l_fake": l_fake, "began/k": k, "began/m_global": m_global,

@@ -7,18 +7,18 @@ import json
 import logging
 from collections.abc import Callable
 
-from torch import nn
-
+from gan_cli.algorithms.base import Algorithm
 from gan_cli.callbacks.base import Callback
 
 log = logging.getLogger(__name__)
 
 
 class Evaluation(Callback):
-    def __init__(self, every: int = 0, evaluator: Callable[[nn.Module], dict[str, float]] | None = None,
+    def __init__(self, every: int = 0, evaluator: Callable[[Algorithm], dict[str, float]] | None = None,
                  best_metric: str | None = None, lower_is_better: bool = True):
-        """evaluator: None on the ranks other than 0 of a torchrun world, which still join the NaN check
-        around each evaluation; best_metric None turns the callback off."""
+        """evaluator: the measures of the algorithm's sampling networks; None on the ranks other than 0 of a
+        torchrun world, which still join the NaN check around each evaluation; best_metric None turns the
+        callback off."""
         self.every, self.evaluator = every, evaluator
         self.best_metric, self.lower_is_better = best_metric, lower_is_better
 
@@ -34,7 +34,7 @@ class Evaluation(Callback):
         run.check_finite()  # on every rank: a collective under torchrun
         if self.evaluator is None:
             return
-        values = self.evaluator(run.algorithm.sampler)
+        values = self.evaluator(run.algorithm)
         for name, value in values.items():
             run.writer.add_scalar(f"metrics/{name}", value, run.step)
         with (run.run_dir / "evals.jsonl").open("a") as f:

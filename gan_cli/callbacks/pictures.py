@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 
-import torch
 from torch import Tensor
 
 from gan_cli import visuals
@@ -33,18 +32,12 @@ class Pictures(Callback):
         self.draw(run)
 
     def draw(self, run) -> None:
-        """G's samples of the fixed noise, pictured, and handed to whoever judges them (run.pictured)."""
+        """The algorithm's picture of its samples (of the fixed noise, or of fixed inputs), and the samples handed
+        to whoever judges them (run.pictured)."""
         run.check_finite()
-        G = run.algorithm.sampler
-        was_training = G.training
-        G.eval()
-        with torch.no_grad():
-            fake = G(run.fixed.z, run.fixed.y)
-        G.train(was_training)
         real = self.real_reference(run)
+        fake, image = run.algorithm.picture(run, real)
         if run.world.main:
-            modality = run.data.modality
-            image = modality.picture(fake, None if modality.images else real, run.data.scale, nrow=run.fixed.nrow)
             path = self._write(run, "samples/fake", image, f"step_{run.step:07d}.png")
             log.info("step %d: samples in %s", run.step, path)
         run.pictured = (fake, real[:len(fake)])

@@ -124,8 +124,11 @@ def format_report(path: Path, report: dict) -> str:
             lines.append(f"verdict: healthy. M_global fell from {b['began/m_global_early']:.3g} to "
                          f"{b['began/m_global']:.3g} (from step {b['from_step']}), k {b['began/k']:.3g}{extra}")
         else:
+            each = [k.removesuffix("/acc_real") for k in b if k.endswith("/acc_real") and k != "acc/real"]
+            per_d = "".join(f"; {d.upper()} {100 * b[d + '/acc_real']:.0f}% and {100 * b[d + '/acc_fake']:.0f}%"
+                            for d in each)
             lines.append(f"verdict: healthy. From step {b['from_step']} D is right on {100 * b['acc/real']:.0f}% of "
-                         f"real and {100 * b['acc/fake']:.0f}% of fake samples (balance {b['balance']:.2f}){extra}")
+                         f"real and {100 * b['acc/fake']:.0f}% of fake samples (balance {b['balance']:.2f}{per_d}){extra}")
     else:
         lines.append(f"verdict: {report['verdict'].replace('_', ' ')}")
     for f in report["findings"]:

@@ -22,7 +22,7 @@ from gan_cli import build, checkpoint, files, limits, modality
 from gan_cli.commands import (Column, check_seed, format_number, run_overrides, runs_table, sorted_by, sorted_runs,
                               typed)
 from gan_cli.errors import UserError
-from gan_cli.metrics.evaluator import Settings, lower_is_better
+from gan_cli.metrics.evaluator import Settings, lower_is_better, select
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,8 @@ def evaluate(cfg: DictConfig, path: Path) -> dict:
     check_memory(cfg, saved.shape, saved.config.get("model", {}).get("z_dim", 0))
     config = OmegaConf.create(saved.config)
     data = build.data(config)
+    if saved.translates:
+        return _record(record, path, saved, translation(cfg, config, saved, data), start)
     if saved.shape != tuple(data.shape):
         raise UserError(f"{path} makes samples of shape {saved.shape}, but its data ({data.name}) "
                         f"loads as {tuple(data.shape)}: they cannot be compared; was data.resolution changed?")
@@ -121,11 +123,40 @@ def evaluate(cfg: DictConfig, path: Path) -> dict:
     results = evaluator(G)
     about = {name: {"test_accuracy": ext.net.test_accuracy} for name, (ext, _) in evaluator.spaces.items()
              if hasattr(getattr(ext, "net", None), "test_accuracy")}
-    report = {"checkpoint": str(path), "step": saved.step, "n": cfg.n, "reference_n": reference_n,
-              "seed": cfg.seed, "data": data.name, "metrics": results, "features": about, "notes": notes,
-              "seconds": round(time.monotonic() - start, 1)}
+    report = {"n": cfg.n, "reference_n": reference_n, "seed": cfg.seed, "data": data.name, "metrics": results,
+              "features": about, "notes": notes}
+    return _record(record, path, saved, report, start)
+
+
+def _record(record: Path, path: Path, saved: checkpoint.Saved, report: dict, start: float) -> dict:
+    report = {"checkpoint": str(path), "step": saved.step, **report, "seconds": round(time.monotonic() - start, 1)}
     _write(record, path.name, report)
     return report
+
+
+def translation(cfg: DictConfig, config: DictConfig, saved: checkpoint.Saved, data) -> dict:
+    """A translation model's measures on the test split of its data (gan_cli/metrics/translation.py)."""
+    from gan_cli.commands.translate import translator_names
+
+    dev = build.device(cfg.device)
+    evaluator = build.translation_evaluator(config, data, settings(cfg), dev)
+    wanted = select(cfg.metrics, {m: "translation" for m in evaluator.names}, None)
+    generators = {d: saved.generator(dev, ema=cfg.ema, name=net) for d, net in translator_names(saved).items()}
+    results = {k: v for k, v in evaluator(generators).items() if k in wanted}
+    test = evaluator.test
+    # each direction translates the first n test images of its source side, all of them when fewer
+    held = {side: len(getattr(test, f"domain_{side.lower()}")) for side in ("A", "B")}
+    used = {side: min(cfg.n, count) for side, count in held.items()}
+    notes = []
+    if test.paired and used["A"] < cfg.n:
+        notes.append(f"the test split holds {held['A']} pairs, fewer than n={cfg.n}: all of them are used")
+    elif not test.paired and min(used.values()) < cfg.n:
+        notes.append(f"the test split holds {held['A']} A and {held['B']} B images: {used['A']} are translated A to "
+                     f"B and {used['B']} B to A, and each direction's FD is against the {used['B']} and {used['A']} "
+                     f"of its target side")
+    about = {f.name: {"test_accuracy": f.net.test_accuracy} for f in evaluator.features.values() if f is not None}
+    return {"n": used["A"], "reference_n": used["B"] if not test.paired else used["A"], "seed": cfg.seed,
+            "data": data.name, "against": "test split", "metrics": results, "features": about, "notes": notes}
 
 
 def check_memory(cfg: DictConfig, shape: tuple[int, ...], z_dim: Any) -> None:
@@ -177,7 +208,7 @@ def _write(path: Path, name: str, report: dict) -> None:
 
 def format_table(report: dict) -> str:
     lines = [f"{report['checkpoint']} (step {report['step']}), {report['n']} samples against {report['data']}'s "
-             f"training split, {report['seconds']} s"]
+             f"{report.get('against', 'training split')}, {report['seconds']} s"]
     for space, facts in report["features"].items():
         lines.append(f"  {space}: the data set's classifier, test accuracy {100 * facts['test_accuracy']:.2f}%")
     width = max(map(len, report["metrics"]), default=0)

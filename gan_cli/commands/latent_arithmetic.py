@@ -123,6 +123,9 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     _check_settings(cfg)
     _check_outputs(run_dir, cfg.mode)
     saved = checkpoint.Saved.load(cfg.checkpoint, trust=cfg.trust)
+    if saved.translates:
+        raise UserError(f"checkpoint={cfg.checkpoint} is a translation model (pix2pix, CycleGAN): it maps images to "
+                        f"images and has no z to add or walk; translate images with gan sample input=DIR")
     if not saved.modality.images:
         raise UserError(f"checkpoint={cfg.checkpoint}: this model makes 2-D points, not images; "
                         f"latent-arithmetic draws image grids")

@@ -38,6 +38,8 @@ class SampleKeys:
     ema: bool
     device: str
     batch_size: int
+    input: Optional[str] = None
+    direction: Optional[str] = None
 
 
 def validate(cfg: DictConfig) -> DictConfig:
@@ -56,13 +58,21 @@ def validate(cfg: DictConfig) -> DictConfig:
 
 def run(cfg: DictConfig, run_dir: Path) -> Path:
     cfg = validate(cfg)
+    saved = checkpoint.Saved.load(cfg.checkpoint, trust=cfg.trust)
+    if saved.translates:  # pix2pix, CycleGAN: the user's images in, not noise
+        from gan_cli.commands import translate
+
+        return translate.run(cfg, saved, run_dir, build.device(cfg.device))
+    for key in ("input", "direction"):
+        if cfg[key] is not None:
+            raise UserError(f"{key}={cfg[key]}: this checkpoint's generator makes images from noise, not from images "
+                            f"(only translation models, pix2pix and CycleGAN, take input= and direction=); drop {key}=")
     out = Path(cfg.out).expanduser() if cfg.out else run_dir / "samples.png"
     kind = out.suffix if out.suffix in (".png", ".pt") else "folder"
     if cfg.annotate and kind != ".png":
         raise UserError(f"annotate=true writes on a .png grid, and out={cfg.out} is not one; "
                         f"drop annotate= or give out=<name>.png")
     check_out(cfg, out, kind)
-    saved = checkpoint.Saved.load(cfg.checkpoint, trust=cfg.trust)
     shape = saved.shape
     if cfg.annotate and not saved.modality.images:
         raise UserError("annotate=true numbers image tiles; this model's samples are 2-D points (a scatter plot)")

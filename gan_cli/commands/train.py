@@ -55,7 +55,7 @@ def _train(cfg: DictConfig, run_dir: Path, state: dict | None, choices: dict, ov
     if world.size > 1:
         torch.manual_seed(cfg.seed + world.rank)  # dropout and the like differ per rank, as per sample
         if dev.type == "cuda":  # batch statistics over the world's batch; SyncBatchNorm is CUDA-only
-            parts.G, parts.D = (nn.SyncBatchNorm.convert_sync_batchnorm(m) for m in (parts.G, parts.D))
+            parts.models = {name: nn.SyncBatchNorm.convert_sync_batchnorm(m) for name, m in parts.models.items()}
         log.info("data parallel: %d processes, batch %d each (%d in all)", world.size, cfg.train.batch_size,
                  world.size * cfg.train.batch_size)
 
@@ -69,11 +69,12 @@ def _train(cfg: DictConfig, run_dir: Path, state: dict | None, choices: dict, ov
             log.info("removed %s, left by a run that was killed while writing it", partial)
     n_fixed = cfg.train.num_samples if parts.data.modality.images else max(cfg.train.num_samples, SCATTER_POINTS)
     # the fixed noise, its samples and their picture are held at every sample step
-    limits.check_memory(n_fixed * (parts.G.z_dim + 3 * math.prod(parts.data.shape)) * limits.FLOAT,
+    z_dim = getattr(parts.G, "z_dim", 0)  # a translation's G takes images, not z
+    limits.check_memory(n_fixed * (z_dim + 3 * math.prod(parts.data.shape)) * limits.FLOAT,
                         f"train.num_samples={n_fixed} samples of {parts.data.modality.describe(parts.data.shape)} "
                         f"need", "lower train.num_samples (tiles of each sample grid)", " for the sample grids")
     algorithm = build.algorithm(cfg, parts)
-    fixed = seeded_latents(n_fixed, parts.G.z_dim, cfg.seed, algorithm.num_classes)
+    fixed = seeded_latents(n_fixed, z_dim, cfg.seed, algorithm.num_classes)
     run = Run(algorithm, parts.data, Schedule(steps, cfg.train.batch_size, PRECISION[cfg.train.precision]),
               run_dir, dev, cfg.seed, fixed, OmegaConf.to_container(cfg, resolve=True), choices, world)
     callbacks = build.callbacks(cfg, detectors=watch(cfg), hparams=hparams(choices, overrides),
@@ -93,8 +94,9 @@ def _train(cfg: DictConfig, run_dir: Path, state: dict | None, choices: dict, ov
              cfg.train.batch_size, dev)
     result = fit(run, callbacks)
     last = result.last
-    log.info("done at step %d: loss/d %.3f, loss/g %.3f, %.0f img/s", result.step, last.get("loss/d", math.nan),
-             last.get("loss/g", math.nan), last.get("perf/img_per_s", math.nan))
+    shown = [f"{k} {last[k]:.3f}" for k in ("loss/d", "loss/g") if k in last]  # pix2pix's L1 ablation trains no D
+    log.info("done at step %d: %s%.0f img/s", result.step, "".join(f"{s}, " for s in shown),
+             last.get("perf/img_per_s", math.nan))
     if result.stopped_by is not None:
         log.warning("stopped early by train.stop_on: %s since step %d", result.stopped_by.kind,
                     result.stopped_by.start)
@@ -158,10 +160,15 @@ def evaluation(cfg: DictConfig, data, dev: torch.device, world: World) -> dict[s
         return {}
     if not world.main:
         return {"evaluator": None, "best_metric": cfg.train.eval_metric}
-    evaluator, notes = build.evaluator(cfg, data, "auto", Settings(n=cfg.train.eval_n, seed=cfg.seed), dev)
-    for note in notes:
-        log.warning("%s", note)
-    names = [m for _, wanted in evaluator.spaces.values() for m in wanted]
+    settings = Settings(n=cfg.train.eval_n, seed=cfg.seed)
+    if getattr(data, "input_shape", None) is not None:  # a translation: measured on its test split
+        translation = build.translation_evaluator(cfg, data, settings, dev)
+        names, evaluator = translation.names, lambda algorithm: translation(algorithm.translators)
+    else:
+        measure, notes = build.evaluator(cfg, data, "auto", settings, dev)
+        for note in notes:
+            log.warning("%s", note)
+        names, evaluator = [m for _, wanted in measure.spaces.values() for m in wanted], lambda algorithm: measure(algorithm.sampler)
     metric = names[0] if cfg.train.eval_metric == "auto" else cfg.train.eval_metric
     if metric not in names:
         raise UserError(f"train.eval_metric={metric} is not measured for this data; choose from {', '.join(names)}")
@@ -199,6 +206,7 @@ class TrainKeys:
     eval_metric: str = "auto"
     eval_n: int = 2000
     precision: str = "fp32"
+    lr_decay_start: Optional[int] = None
 
 
 def validate(cfg: DictConfig) -> DictConfig:
@@ -231,6 +239,10 @@ def validate(cfg: DictConfig) -> DictConfig:
     for key in ("log_every", "sample_every", "checkpoint_every", "d_warmup", "eval_every"):
         if t[key] < 0:
             raise UserError(f"train.{key}={t[key]} must be 0 (off) or a positive number of steps")
+    if t.lr_decay_start is not None and t.lr_decay_start < 0:
+        # at or past train.steps is allowed: the first part of a run that a resume will lengthen
+        raise UserError(f"train.lr_decay_start={t.lr_decay_start} must be a step, 0 or more, where the learning "
+                        f"rates start to fall linearly to 0 at train.steps; null keeps them constant")
     if not 0 <= t.ema < 1:
         raise UserError(f"train.ema={t.ema} must be a decay in [0, 1) (0 turns the average off)")
     return t

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from torch import Tensor
 
 from gan_cli import build, checkpoint
+from gan_cli.algorithms.translation import translate_all
 from gan_cli.diagnose.diversity import Probe, spread
 from gan_cli.latent import generate
 from gan_cli.metrics.classifier import coverage, covered
@@ -22,7 +23,11 @@ def probe(saved: checkpoint.Saved, data, real: Tensor, seed: int, t: dict, devic
     its most likely class (classifier.coverage's classes_predicted) or in its nearest mode."""
     n = len(real)
     G = saved.generator(device)
-    fake = generate(G, n, seed, n, device)
+    if saved.translates:  # the translations of n training inputs, against n targets
+        sources = data.pairs(n)[0] if data.paired else data.sides(n)[0][0]
+        fake = translate_all(G, sources, n, device)
+    else:
+        fake = generate(G, n, seed, n, device)
     diversity, duplicates = spread(fake, real, t)
     found = of = counts = None
     if data.centers is not None:  # toy mixture: which component each sample is nearest to

@@ -34,8 +34,11 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))
 
 
-def train(data: TensorData, epochs: int = 3, batch_size: int = 128, seed: int = 0) -> SmallCNN:
+def train(data: TensorData, epochs: int = 3, batch_size: int = 128, seed: int = 0, min_updates: int = 1000) -> SmallCNN:
+    """epochs over the data, or more for a small set (scikit-learn's 1,437 training digits), so that the net
+    gets min_updates updates at least: three epochs of MNIST are 1,400."""
     torch.manual_seed(seed)
+    epochs = max(epochs, -(-min_updates * batch_size // len(data)))
     net = SmallCNN(data.shape[0], data.num_classes)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     step = 0

@@ -15,7 +15,7 @@ from gan_cli.metrics import classifier, distances, features
 
 INCEPTION = ("fid", "kid", "is")
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's download, in torch's hub cache
-LOWER_IS_BETTER = ("fd_", "kid", "fid", "class_kl")
+LOWER_IS_BETTER = ("fd_", "kid", "fid", "class_kl", "l1", "cycle_l1")  # the rest: higher is better
 
 
 @dataclass(frozen=True)

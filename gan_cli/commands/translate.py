@@ -1,0 +1,137 @@
+"""`gan sample checkpoint=C input=DIR|FILE` for a translation model (pix2pix, CycleGAN): the user's own
+images, translated one by one at their own size (the generators are fully convolutional; each says which
+sizes it takes). out= a folder gets one PNG per input under the input's name; out= a .png gets one grid
+of input | output pairs, a row per input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from gan_cli import checkpoint, visuals
+from gan_cli.data.folder import EXTENSIONS, decode
+from gan_cli.errors import UserError, first_line
+
+FIX = "free disk space or give another out="
+
+
+def run(cfg: DictConfig, saved: checkpoint.Saved, run_dir: Path, dev: torch.device) -> Path:
+    directions = translator_names(saved)
+    direction = cfg.direction
+    if direction is None:
+        direction = "AtoB"
+    elif len(directions) == 1:
+        raise UserError(f"direction={direction}: this checkpoint's model translates one way ({_algorithm(saved)}, "
+                        f"A to B); drop direction=")
+    elif direction not in directions:
+        raise UserError(f"direction={direction} is not one of {', '.join(directions)}")
+    if cfg.input is None:
+        raise UserError(f"input= is required: this checkpoint translates images ({_algorithm(saved)}); give a "
+                        f"folder of images or one image, e.g. gan sample checkpoint={cfg.checkpoint} input=photos/")
+    sources = input_files(cfg.input)
+    out = Path(cfg.out).expanduser() if cfg.out else run_dir / "translated"
+    grid = out.suffix == ".png"
+    targets = [out] if grid else [out / f"{p.stem}.png" for p in sources]
+    check_out(cfg, out, targets, grid)
+
+    G = saved.generator(dev, ema=cfg.ema, name=directions[direction])
+    channels = G.in_shape[0]
+    images = [read(p, channels) for p in sources]
+    if grid and len({tuple(x.shape) for x in images}) > 1:
+        raise UserError(f"out={cfg.out}: the inputs differ in size, and one .png grid needs one size; give a folder "
+                        f"out= for one translated PNG per input")
+    for p, x in zip(sources, images):
+        try:
+            G.check_input(tuple(x.shape))
+        except UserError as e:
+            raise UserError(f"input {p}: {e}") from None
+
+    # -- everything is checked; from here on the command translates and writes -------------------------
+    torch.manual_seed(cfg.seed)  # pix2pix's dropout is noise at test time too: the seed fixes it
+    if not grid:
+        out.mkdir(parents=True, exist_ok=True)
+    outputs = []
+    with torch.no_grad():
+        for x in images:
+            y = G(x[None].to(dev)).float().cpu()[0]
+            outputs.append(y)
+            if not grid:
+                visuals.save_png(visuals.image_grid(y[None], nrow=1, padding=0), out / f"{sources[len(outputs) - 1].stem}.png",
+                                 fix=FIX)
+    if grid:
+        rows = [[_rgb(x, y.shape[0]), y] for x, y in zip(images, outputs)]
+        visuals.save_png(visuals.tile_rows(rows), out, fix=FIX)
+    print(f"{len(images)} image{'s' if len(images) > 1 else ''} translated {direction} (step {saved.step}) -> {out}")
+    return out
+
+
+def translator_names(saved: checkpoint.Saved) -> dict[str, str]:
+    """direction -> network name, from the algorithm class the checkpoint's config names."""
+    from omegaconf import OmegaConf
+
+    from gan_cli import build
+
+    return dict(build.algorithm_class(OmegaConf.create(saved.config)).directions)
+
+
+def _algorithm(saved: checkpoint.Saved) -> str:
+    return "algorithm=" + str(saved.config.get("algorithm", {}).get("_target_", "?")).rsplit(".", 1)[-1].lower()
+
+
+def input_files(given: str) -> list[Path]:
+    """input= as a list of image files: the file itself, or the images in a folder (not its subfolders),
+    by name."""
+    path = Path(given).expanduser()
+    if not path.exists():
+        raise UserError(f"input={given} does not exist; give a folder of images or one image")
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
+    if not files:
+        raise UserError(f"input={given} holds no images ({', '.join(sorted(EXTENSIONS))}); give a folder of images "
+                        f"or one image")
+    stems = {}
+    for p in files:
+        if p.stem in stems:  # a.png and a.jpg would both be written as a.png
+            raise UserError(f"input={given} holds {stems[p.stem].name} and {p.name}: their translations would both "
+                            f"be {p.stem}.png; rename one")
+        stems[p.stem] = p
+    return files
+
+
+def read(path: Path, channels: int) -> torch.Tensor:
+    """One image as the generator takes it: (C, H, W) in [-1, 1], C its input channels (grey or RGB)."""
+    from PIL import Image
+    from torchvision.transforms.v2.functional import pil_to_tensor
+
+    try:
+        with Image.open(path) as im:
+            pixels = pil_to_tensor(decode(im, channels))
+    except Exception as e:  # noqa: BLE001 - whatever Pillow raises, the file is not an image it can read
+        raise UserError(f"input {path} is not an image Pillow can read ({type(e).__name__}: {first_line(e)}); "
+                        f"give PNG or JPEG files") from None
+    return pixels.float() / 127.5 - 1
+
+
+def check_out(cfg: DictConfig, out: Path, targets: list[Path], grid: bool) -> None:
+    """Nothing is written over unless overwrite=true, and never a checkpoint; a folder out= may hold other
+    files."""
+    shown = f"out={cfg.out}" if cfg.out else f"the default out= {out}"
+    if grid and out.is_dir():
+        raise UserError(f"{shown} is a folder; give a file name for a .png grid, or a folder without .png")
+    if not grid and out.exists() and not out.is_dir():
+        raise UserError(f"{shown} is a file; give a folder for one translated PNG per input, or out=<name>.png for a grid")
+    clashes = [p for p in targets if p.exists() or p.is_symlink()]
+    for p in clashes:
+        if p.is_dir() or checkpoint.is_checkpoint(p):
+            raise UserError(f"{shown}: {p} is {'a folder' if p.is_dir() else 'a gan-cli checkpoint'}; it is never "
+                            f"written over, even with overwrite=true: give another out=")
+    if clashes and not cfg.overwrite:
+        raise UserError(f"{shown} already holds {clashes[0].name}{' and more' if len(clashes) > 1 else ''}, which this "
+                        f"would write; give overwrite=true to replace, or another out=")
+
+
+def _rgb(x: torch.Tensor, channels: int) -> torch.Tensor:
+    return x.expand(channels, -1, -1) if x.shape[0] != channels else x
