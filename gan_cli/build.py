@@ -179,6 +179,10 @@ def network(cfg: DictConfig, name: str, shape: tuple[int, ...], input_shape: tup
     if name not in specs:
         raise UserError(f"this config's algorithm has no network {name}; it trains {', '.join(specs)}")
     key, shapes = specs[name]
+    if input_shape is None and any(v is None for v in shapes.values()):  # a translation without source images
+        raise UserError(f"algorithm={cfg.algorithm._target_.rsplit('.', 1)[-1].lower()} translates images, and "
+                        f"nothing gives the shape of its source images: train it on a paired or unpaired data set; "
+                        f"a checkpoint that lacks data.input_shape is damaged")
     if key not in cfg.model:
         raise UserError(f"algorithm={cfg.algorithm._target_.rsplit('.', 1)[-1]} needs model.{key} (its network "
                         f"{name}), and this model= has none: use the model its experiment names")

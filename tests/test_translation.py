@@ -161,8 +161,9 @@ def test_the_pools_travel_in_the_state_and_a_damaged_one_is_refused():
     again = CycleGAN(nets, opts, LSGAN(), pool_size=3)
     again.load_state_dict(alg.state_dict())
     assert torch.equal(again.pools["A"].images, X) and again.pools["B"].images is None
-    with pytest.raises(UserError, match="image pool A"):
-        again.load_state_dict({"pools": {"A": "not images"}})
+    for damaged in ("not images", torch.zeros(2, 3, 5, 5), torch.zeros(2, 1, 2, 2, dtype=torch.long)):
+        with pytest.raises(UserError, match="image pool A is not a stack of 1x2x2 images"):
+            again.load_state_dict({"pools": {"A": damaged}})
 
 
 @pytest.mark.parametrize("kw, needle", [({"lambda_cyc": -1.0}, "lambda_cyc"), ({"pool_size": 2.5}, "pool_size"),
@@ -404,6 +405,25 @@ def test_sampling_mistakes_are_one_line(trained, folders, tmp_path):
         one_line_error(gan("sample", *args, f"out={tmp_path / 'out'}", cwd=tmp_path), needle)
         assert not (tmp_path / "out").exists()
     one_line_error(gan("latent-arithmetic", ckpt, cwd=tmp_path), "no z to add or walk")
+
+
+def test_a_translation_checkpoint_without_its_input_shape_is_refused(trained, tmp_path):
+    state = checkpoint.load(trained["pix2pix"] / "checkpoints" / "last.pt")
+    state["data"]["input_shape"] = None  # as if written for noise: nothing says what G takes
+    torch.save(state, tmp_path / "damaged.pt")
+    for command in (["sample", "out=x.png"], ["eval"], ["latent-arithmetic"]):
+        one_line_error(gan(command[0], f"checkpoint={tmp_path / 'damaged.pt'}", *command[1:], cwd=tmp_path),
+                       "lacks data.input_shape")
+
+
+def test_an_image_too_large_for_memory_is_refused_before_it_is_decoded(trained, folders, tmp_path, monkeypatch):
+    from gan_cli import limits
+
+    monkeypatch.setattr(limits, "available_memory", lambda: 1024)  # 1 KiB: not even a 16x16 image's activations fit
+    out = gan("sample", f"checkpoint={trained['pix2pix'] / 'checkpoints' / 'last.pt'}", f"input={folders['inputs']}",
+              f"out={tmp_path / 'out'}", cwd=tmp_path)
+    one_line_error(out, "translating input 000.png (16x16) needs", "resize the image smaller")
+    assert not (tmp_path / "out").exists()
 
 
 def test_translation_options_are_refused_for_a_generator_of_noise(tiny_checkpoint, folders, tmp_path):

@@ -158,13 +158,15 @@ class CycleGAN(Translation):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pools = state.get("pools") or {}
         device = next(self.D_A.parameters()).device
+        shapes = {"A": tuple(self.G.in_shape), "B": tuple(self.F.in_shape)}  # pool A holds F's outputs, B G's
         for key, pool in self.pools.items():
             images = pools.get(key)
             if images is None:
                 continue
-            if not isinstance(images, Tensor) or images.ndim != 4 or len(images) > max(pool.size, 1) * 2:
-                raise UserError(f"the checkpoint's image pool {key} is not a stack of images: the file is damaged; "
-                                f"resume from another checkpoint of the run")
+            if not (isinstance(images, Tensor) and images.is_floating_point() and images.ndim == 4
+                    and tuple(images.shape[1:]) == shapes[key] and len(images) <= max(pool.size, 1) * 2):
+                raise UserError(f"the checkpoint's image pool {key} is not a stack of {'x'.join(map(str, shapes[key]))} "
+                                f"images: the file is damaged; resume from another checkpoint of the run")
             pool.images = images.to(device)[:pool.size] if pool.size else None
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from gan_cli import checkpoint, visuals
+from gan_cli import checkpoint, limits, visuals
 from gan_cli.data.folder import EXTENSIONS, decode
 from gan_cli.errors import UserError, first_line
 
@@ -38,33 +38,71 @@ def run(cfg: DictConfig, saved: checkpoint.Saved, run_dir: Path, dev: torch.devi
 
     G = saved.generator(dev, ema=cfg.ema, name=directions[direction])
     channels = G.in_shape[0]
-    images = [read(p, channels) for p in sources]
-    if grid and len({tuple(x.shape) for x in images}) > 1:
-        raise UserError(f"out={cfg.out}: the inputs differ in size, and one .png grid needs one size; give a folder "
-                        f"out= for one translated PNG per input")
-    for p, x in zip(sources, images):
+    sizes = [image_size(p) for p in sources]  # from the headers: nothing is decoded before every check
+    for p, (h, w) in zip(sources, sizes):
         try:
-            G.check_input(tuple(x.shape))
+            G.check_input((channels, h, w))
         except UserError as e:
             raise UserError(f"input {p}: {e}") from None
+    if grid and len(set(sizes)) > 1:
+        raise UserError(f"out={cfg.out}: the inputs differ in size, and one .png grid needs one size; give a folder "
+                        f"out= for one translated PNG per input")
+    check_memory(G, sources, sizes, grid)
 
     # -- everything is checked; from here on the command translates and writes -------------------------
     torch.manual_seed(cfg.seed)  # pix2pix's dropout is noise at test time too: the seed fixes it
     if not grid:
         out.mkdir(parents=True, exist_ok=True)
-    outputs = []
+    rows = []
     with torch.no_grad():
-        for x in images:
+        for p in sources:  # one at a time: each image at its own size, and let go when written
+            x = read(p, channels)
             y = G(x[None].to(dev)).float().cpu()[0]
-            outputs.append(y)
-            if not grid:
-                visuals.save_png(visuals.image_grid(y[None], nrow=1, padding=0), out / f"{sources[len(outputs) - 1].stem}.png",
-                                 fix=FIX)
+            if grid:
+                rows.append([_rgb(x, y.shape[0]), y])
+            else:
+                visuals.save_png(visuals.image_grid(y[None], nrow=1, padding=0), out / f"{p.stem}.png", fix=FIX)
     if grid:
-        rows = [[_rgb(x, y.shape[0]), y] for x, y in zip(images, outputs)]
         visuals.save_png(visuals.tile_rows(rows), out, fix=FIX)
-    print(f"{len(images)} image{'s' if len(images) > 1 else ''} translated {direction} (step {saved.step}) -> {out}")
+    print(f"{len(sources)} image{'s' if len(sources) > 1 else ''} translated {direction} (step {saved.step}) -> {out}")
     return out
+
+
+def check_memory(G: torch.nn.Module, sources: list[Path], sizes: list[tuple[int, int]], grid: bool) -> None:
+    """Refuse, before decoding, an image too large to translate here: the generator's activations grow
+    with the pixels, at a rate measured on one image of the size it was trained at (every module's output
+    counted, an upper bound); a grid also holds every input and output."""
+    c, h, w = G.in_shape
+    counted = []
+    hooks = [m.register_forward_hook(lambda _m, _i, o: counted.append(o.numel()) if torch.is_tensor(o) else None)
+             for m in G.modules()]
+    try:
+        with torch.no_grad():
+            G(torch.zeros(1, c, h, w, device=next(G.parameters()).device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    per_pixel = sum(counted) / (h * w)
+    largest = max(range(len(sizes)), key=lambda i: sizes[i][0] * sizes[i][1])
+    pixels = sizes[largest][0] * sizes[largest][1]
+    held = sum(a * b for a, b in sizes) * 8 * limits.FLOAT if grid else 0  # inputs and outputs, RGB at most
+    name = sources[largest].name
+    limits.check_memory(int(per_pixel * pixels * limits.FLOAT) + held,
+                        f"translating input {name} ({sizes[largest][1]}x{sizes[largest][0]}) needs",
+                        "resize the image smaller" + (", or give a folder out= instead of a grid" if grid else ""))
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) from the file's header, or one line when it is not an image."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception as e:  # noqa: BLE001 - whatever Pillow raises, the file is not an image it can read
+        raise UserError(f"input {path} is not an image Pillow can read ({type(e).__name__}: {first_line(e)}); "
+                        f"give PNG or JPEG files") from None
+    return h, w
 
 
 def translator_names(saved: checkpoint.Saved) -> dict[str, str]:
