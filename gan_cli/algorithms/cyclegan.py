@@ -53,11 +53,11 @@ class ImagePool:
                 continue
             coin, index = torch.rand((), generator=generator, device=generator.device), \
                 torch.randint(self.size, (), generator=generator, device=generator.device)
-            if coin < 0.5:
-                out.append(self.images[index].clone())
-                self.images[index] = image
-            else:
-                out.append(image)
+            # decided on the device (torch.where), not in Python: `if coin < 0.5` would wait for the GPU once
+            # per image of every step
+            swap, stored_image = coin < 0.5, self.images[index]
+            out.append(torch.where(swap, stored_image, image))
+            self.images[index] = torch.where(swap, image, stored_image)
         return torch.stack(out)
 
 
