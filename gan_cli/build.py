@@ -92,10 +92,13 @@ def classifier(cfg: DictConfig, data) -> nn.Module | None:
 
     if not data.num_classes or not data.modality.images or "split" not in cfg.data:
         return None
-    test = split(cfg, "test")
+    cache = Path(cfg.data.root).expanduser() / "classifiers"
     if getattr(data, "input_shape", None) is not None:  # a translation's outputs are judged in the targets' domain
-        data, test = data.domain_b, test.domain_b
-    return small_cnn.cached(data.name, data, test, Path(cfg.data.root).expanduser() / "classifiers")
+        from gan_cli.metrics import translation
+
+        judge = translation.classifiers(data, split(cfg, "test"), cache)["B"]
+        return None if judge is None else judge.net
+    return small_cnn.cached(data.name, data, split(cfg, "test"), cache)
 
 
 def split(cfg: DictConfig, name: str):

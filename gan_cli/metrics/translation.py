@@ -61,6 +61,7 @@ class TranslationEvaluator:
     def __init__(self, test, features: dict[str, ClassifierFeatures | None], settings: Settings,
                  device: torch.device):
         self.test, self.features, self.s, self.device = test, features, settings, device
+        self._real: dict[str, Tensor] = {}  # each feature space's features of the real test images
 
     @property
     def names(self) -> list[str]:
@@ -122,7 +123,9 @@ class TranslationEvaluator:
         of outputs it assigns to their source's class."""
         net = net.to(self.device)
         fake_f, logits = extract(net, fake, self.s.batch_size, self.device)
-        real_f, _ = extract(net, real, self.s.batch_size, self.device)
+        if net.name not in self._real:  # the test images do not change between evaluations: extracted once
+            self._real[net.name] = extract(net, real, self.s.batch_size, self.device)[0]
+        real_f = self._real[net.name]
         out = {f"fd_{net.name}": distances.frechet_distance(real_f, fake_f)}
         if labels is not None:
             out[kept] = float((logits.argmax(1).cpu() == labels.cpu()).float().mean())
