@@ -426,6 +426,26 @@ def test_an_image_too_large_for_memory_is_refused_before_it_is_decoded(trained, 
     assert not (tmp_path / "out").exists()
 
 
+def test_sample_never_writes_over_the_images_it_translates(trained, tmp_path):
+    ckpt = f"checkpoint={trained['pix2pix'] / 'checkpoints' / 'last.pt'}"
+    _images(tmp_path / "mine", 2, (16, 16), seed=8)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "mine").iterdir()}
+    for out in (tmp_path / "mine", tmp_path / "mine" / "000.png"):  # the folder itself, or one input as a grid
+        one_line_error(gan("sample", ckpt, f"input={tmp_path / 'mine'}", f"out={out}", "overwrite=true", cwd=tmp_path),
+                       "would be written over the input")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "mine").iterdir()} == before
+
+
+def test_sample_refuses_a_disk_too_full_for_its_translations(trained, folders, tmp_path, monkeypatch):
+    from gan_cli import limits
+
+    monkeypatch.setattr(limits, "free_disk", lambda path: 100)  # 100 bytes free
+    one_line_error(gan("sample", f"checkpoint={trained['pix2pix'] / 'checkpoints' / 'last.pt'}",
+                       f"input={folders['inputs']}", f"out={tmp_path / 'out'}", cwd=tmp_path),
+                   "2 translated images need", "on disk")
+    assert not (tmp_path / "out").exists()
+
+
 def test_translation_options_are_refused_for_a_generator_of_noise(tiny_checkpoint, folders, tmp_path):
     one_line_error(gan("sample", f"checkpoint={tiny_checkpoint}", f"input={folders['inputs']}", cwd=tmp_path),
                    "drop input=")

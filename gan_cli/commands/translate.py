@@ -5,6 +5,7 @@ of input | output pairs, a row per input."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -34,7 +35,7 @@ def run(cfg: DictConfig, saved: checkpoint.Saved, run_dir: Path, dev: torch.devi
     out = Path(cfg.out).expanduser() if cfg.out else run_dir / "translated"
     grid = out.suffix == ".png"
     targets = [out] if grid else [out / f"{p.stem}.png" for p in sources]
-    check_out(cfg, out, targets, grid)
+    check_out(cfg, out, targets, sources, grid)
 
     G = saved.generator(dev, ema=cfg.ema, name=directions[direction])
     channels = G.in_shape[0]
@@ -48,6 +49,10 @@ def run(cfg: DictConfig, saved: checkpoint.Saved, run_dir: Path, dev: torch.devi
         raise UserError(f"out={cfg.out}: the inputs differ in size, and one .png grid needs one size; give a folder "
                         f"out= for one translated PNG per input")
     check_memory(G, sources, sizes, grid)
+    pngs = ([limits.png_bytes(*grid_size(sizes))] if grid
+            else [limits.file_blocks(limits.png_bytes(h, w)) for h, w in sizes])
+    limits.check_disk(sum(pngs), out.parent if grid else out, f"{len(sources)} translated images need",
+                      "free disk space, or give an out= on a disk with more room")
 
     # -- everything is checked; from here on the command translates and writes -------------------------
     torch.manual_seed(cfg.seed)  # pix2pix's dropout is noise at test time too: the seed fixes it
@@ -90,6 +95,12 @@ def check_memory(G: torch.nn.Module, sources: list[Path], sizes: list[tuple[int,
     limits.check_memory(int(per_pixel * pixels * limits.FLOAT) + held,
                         f"translating input {name} ({sizes[largest][1]}x{sizes[largest][0]}) needs",
                         "resize the image smaller" + (", or give a folder out= instead of a grid" if grid else ""))
+
+
+def grid_size(sizes: list[tuple[int, int]]) -> tuple[int, int]:
+    """(height, width) of the input | output grid: a row of two tiles per input, 2 px padding."""
+    h, w = sizes[0]
+    return 2 + len(sizes) * (h + 2), 2 + 2 * (w + 2)
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -153,7 +164,7 @@ def read(path: Path, channels: int) -> torch.Tensor:
     return pixels.float() / 127.5 - 1
 
 
-def check_out(cfg: DictConfig, out: Path, targets: list[Path], grid: bool) -> None:
+def check_out(cfg: DictConfig, out: Path, targets: list[Path], sources: list[Path], grid: bool) -> None:
     """Nothing is written over unless overwrite=true, and never a checkpoint; a folder out= may hold other
     files."""
     shown = f"out={cfg.out}" if cfg.out else f"the default out= {out}"
@@ -161,11 +172,18 @@ def check_out(cfg: DictConfig, out: Path, targets: list[Path], grid: bool) -> No
         raise UserError(f"{shown} is a folder; give a file name for a .png grid, or a folder without .png")
     if not grid and out.exists() and not out.is_dir():
         raise UserError(f"{shown} is a file; give a folder for one translated PNG per input, or out=<name>.png for a grid")
+    blocker = limits.existing_ancestor(out.parent if grid else out)
+    if not blocker.is_dir():
+        raise UserError(f"{shown}: {blocker} is a file, not a folder; give another out=")
     clashes = [p for p in targets if p.exists() or p.is_symlink()]
     for p in clashes:
         if p.is_dir() or checkpoint.is_checkpoint(p):
             raise UserError(f"{shown}: {p} is {'a folder' if p.is_dir() else 'a gan-cli checkpoint'}; it is never "
                             f"written over, even with overwrite=true: give another out=")
+        source = next((q for q in sources if p.exists() and os.path.samefile(p, q)), None)
+        if source is not None:  # out= in the input folder: a translation would replace the image it came from
+            raise UserError(f"{shown}: {p.name} would be written over the input {source}, even with "
+                            f"overwrite=true; give an out= outside the input's folder")
     if clashes and not cfg.overwrite:
         raise UserError(f"{shown} already holds {clashes[0].name}{' and more' if len(clashes) > 1 else ''}, which this "
                         f"would write; give overwrite=true to replace, or another out=")
