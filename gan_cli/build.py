@@ -18,6 +18,7 @@ from gan_cli.algorithms.base import Algorithm
 from gan_cli.errors import UserError, first_line
 from gan_cli.losses import GANLoss
 from gan_cli.typecheck import check_arguments
+from gan_cli.data.batch import input_shape_of
 
 
 def instantiate(node: DictConfig, where: str, trust=(), **kwargs):
@@ -93,7 +94,7 @@ def classifier(cfg: DictConfig, data) -> nn.Module | None:
     if not data.num_classes or not data.modality.images or "split" not in cfg.data:
         return None
     cache = Path(cfg.data.root).expanduser() / "classifiers"
-    if getattr(data, "input_shape", None) is not None:  # a translation's outputs are judged in the targets' domain
+    if input_shape_of(data) is not None:  # a translation's outputs are judged in the targets' domain
         from gan_cli.metrics import translation
 
         judge = translation.classifiers(data, split(cfg, "test"), cache)["B"]
@@ -247,7 +248,7 @@ def parts(cfg: DictConfig, dev: torch.device) -> Parts:
     cls.check_data(source)
     # channels_last only changes conv weights' memory layout (NHWC): same function, faster kernels
     layout = torch.channels_last if cfg.train.channels_last else torch.preserve_format
-    input_shape = getattr(source, "input_shape", None)
+    input_shape = input_shape_of(source)
     models = {name: network(cfg, name, source.shape, input_shape, source.num_classes).to(dev, memory_format=layout)
               for name in cls.networks(tuple(source.shape), input_shape)}
     objective = loss(cfg)

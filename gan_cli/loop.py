@@ -16,7 +16,7 @@ from torch import Tensor
 
 from gan_cli import checkpoint, files
 from gan_cli.algorithms.base import Algorithm
-from gan_cli.data.batch import Batch, DataSource
+from gan_cli.data.batch import Batch, DataSource, input_shape_of
 from gan_cli.distributed import World
 from gan_cli.errors import UserError, first_line
 from gan_cli.latent import Latents
@@ -160,7 +160,7 @@ class Run:
             "fixed": {"z": self.fixed.z.cpu(), "y": None if self.fixed.y is None else self.fixed.y.cpu(),
                       "nrow": self.fixed.nrow},
             "data": {"shape": list(self.data.shape), "scale": self.data.scale, "num_classes": a.num_classes,
-                     "input_shape": _listed(getattr(self.data, "input_shape", None))},
+                     "input_shape": _listed(input_shape_of(self.data))},
             "world_size": self.world.size,  # data_position counts global batches of world_size x batch_size
         }
 

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gan_cli.errors import UserError
+from gan_cli.data.batch import input_shape_of
 
 if TYPE_CHECKING:
     from gan_cli.loop import Run
@@ -53,7 +54,7 @@ class Algorithm:
     def check_data(cls, data) -> None:
         """Refuse, before anything is built, data this algorithm cannot train on: image pairs for a
         generator of noise, say."""
-        if getattr(data, "input_shape", None) is not None:
+        if input_shape_of(data) is not None:
             kind = "pix2pix" if data.paired else "cyclegan"
             raise UserError(f"data={data.name} holds {'image pairs' if data.paired else 'two image domains'} for "
                             f"translation, and algorithm={cls.__name__.lower()} generates from noise: use "

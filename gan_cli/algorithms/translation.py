@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from gan_cli import visuals
 from gan_cli.algorithms.base import Algorithm
 from gan_cli.errors import UserError
+from gan_cli.data.batch import input_shape_of
 
 if TYPE_CHECKING:
     from gan_cli.loop import Run
@@ -27,7 +28,7 @@ class Translation(Algorithm):
     @classmethod
     def check_data(cls, data) -> None:
         name = cls.__name__.lower()
-        if getattr(data, "input_shape", None) is None:
+        if input_shape_of(data) is None:
             raise UserError(f"algorithm={name} translates images, and data={data.name} holds single images: use "
                             f"{'data=edges2mnist, edges2fashion or paired_folder' if cls.paired else 'data=mnist2digits or unpaired_folder'}"
                             f" (or experiment={name}_...)")

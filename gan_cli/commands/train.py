@@ -22,6 +22,7 @@ from gan_cli.errors import UserError, first_line
 from gan_cli.latent import seeded_latents
 from gan_cli.loop import FitResult, Run, Schedule, fit
 from gan_cli.metrics.evaluator import Settings, lower_is_better
+from gan_cli.data.batch import input_shape_of
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ def evaluation(cfg: DictConfig, data, dev: torch.device, world: World) -> dict[s
     if not world.main:
         return {"evaluator": None, "best_metric": cfg.train.eval_metric}
     settings = Settings(n=cfg.train.eval_n, seed=cfg.seed)
-    if getattr(data, "input_shape", None) is not None:  # a translation: measured on its test split
+    if input_shape_of(data) is not None:  # a translation: measured on its test split
         translation = build.translation_evaluator(cfg, data, settings, dev)
         names, evaluator = translation.names, lambda algorithm: translation(algorithm.translators)
     else:

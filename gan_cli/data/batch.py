@@ -47,6 +47,9 @@ class DataSource(Protocol):
     @property
     def shape(self) -> tuple[int, ...]: ...
 
+    # A translation's sources (gan_cli/data/translation.py) also declare `input_shape`, the images G takes,
+    # and `paired`; other sources need not (input_shape_of reads it for every source).
+
     @property
     def modality(self) -> Modality: ...
 
@@ -61,3 +64,9 @@ class DataSource(Protocol):
 
     def draw(self, n: int, seed: int) -> Tensor:
         """n samples, the same for the same seed: a reference set for metrics and probes."""
+
+
+def input_shape_of(data) -> tuple[int, ...] | None:
+    """The shape of the images a translation's G takes from this source; None for data a generator of noise
+    learns (every source but the translation sets, a user's own included, which need not declare it)."""
+    return getattr(data, "input_shape", None)
