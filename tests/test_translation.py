@@ -5,6 +5,7 @@ images, eval, diagnose, and each bad input in one line."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -391,10 +392,12 @@ def test_data_of_the_wrong_kind_is_refused_before_anything_is_built(folders, tmp
 def test_sampling_mistakes_are_one_line(trained, folders, tmp_path):
     ckpt = f"checkpoint={trained['pix2pix'] / 'checkpoints' / 'last.pt'}"
     (tmp_path / "notes.png").write_text("not an image")
+    os.mkfifo(tmp_path / "pipe")
     _images(tmp_path / "odd", 1, (18, 18), seed=5)
     cases = [
         ([ckpt], "input= is required"),
         ([ckpt, f"input={tmp_path / 'missing'}"], "does not exist"),
+        ([ckpt, f"input={tmp_path / 'pipe'}"], "neither an image file nor a folder"),
         ([ckpt, f"input={tmp_path / 'notes.png'}"], "is not an image"),
         ([ckpt, f"input={tmp_path / 'odd'}"], "multiple of"),
         ([ckpt, f"input={folders['inputs']}", "direction=BtoA"], "translates one way"),

@@ -137,6 +137,8 @@ def input_files(given: str) -> list[Path]:
         raise UserError(f"input={given} does not exist; give a folder of images or one image")
     if path.is_file():
         return [path]
+    if not path.is_dir():  # a pipe or a device: nothing to read images from, and reading could block
+        raise UserError(f"input={given} is neither an image file nor a folder; give a folder of images or one image")
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
     if not files:
         raise UserError(f"input={given} holds no images ({', '.join(sorted(EXTENSIONS))}); give a folder of images "
