@@ -146,8 +146,12 @@ class Discriminator(nn.Module):
         if spectral_norm:
             add_spectral_norm(self)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """What the final linear layer reads, (N, width): the last block's ReLU, summed over positions
+        (feature matching compares its means, Salimans et al. 2016 section 3.1)."""
         # sum, not mean, over H and W, as in the authors' code; spectral norm bounds each layer, and the
         # sum lets the logit still grow with the evidence from every position
-        h = F.relu(self.blocks(x)).sum(dim=(2, 3))  # (N, width)
-        return self.linear(h).squeeze(1)  # (N,) logits
+        return F.relu(self.blocks(x)).sum(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.linear(self.features(x, y)).squeeze(1)  # (N,) logits
