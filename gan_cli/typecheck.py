@@ -74,8 +74,13 @@ def show(value: Any) -> str:
 
 
 def _hints(fn: Any) -> dict[str, Any]:
-    target = fn.__init__ if inspect.isclass(fn) else fn
-    try:
-        return typing.get_type_hints(target)
-    except Exception:  # noqa: BLE001 - annotations that do not evaluate give no schema, not an error
-        return {}
+    # a class passes its base classes' arguments on through **kwargs (a loss's stabilisers): the
+    # schema is every __init__ along the method resolution order, the most derived one winning
+    targets = [k.__init__ for k in reversed(fn.__mro__) if "__init__" in vars(k)] if inspect.isclass(fn) else [fn]
+    hints: dict[str, Any] = {}
+    for target in targets:
+        try:
+            hints.update(typing.get_type_hints(target))
+        except Exception:  # noqa: BLE001 - annotations that do not evaluate give no schema, not an error
+            pass
+    return hints
