@@ -242,10 +242,28 @@ class Parts:
         return self.models["D"]
 
 
+# the stabilisers and their "off" values: an algorithm names those it honours (Algorithm.stabilisers)
+STABILISERS = {"loss.label_smoothing": 1.0, "loss.feature_matching": False, "loss.r1": 0.0, "loss.r2": 0.0,
+               "train.unrolled_steps": None, "train.historical_averaging": 0.0, "train.instance_noise": 0.0}
+
+
+def check_stabilisers(cfg: DictConfig, cls: type[Algorithm]) -> None:
+    """Refuse a stabiliser the algorithm would silently ignore (BEGAN has no loss= to smooth)."""
+    from omegaconf import OmegaConf
+
+    for key, off in STABILISERS.items():
+        value = OmegaConf.select(cfg, key, default=off)
+        if value != off and key not in cls.stabilisers:
+            takes = f"only {', '.join(sorted(cls.stabilisers))}" if cls.stabilisers else "none of the stabilisers"
+            raise UserError(f"{key}={value} is not available with algorithm={cls.__name__.lower()}, which takes "
+                            f"{takes}; algorithm=gan takes every one")
+
+
 def parts(cfg: DictConfig, dev: torch.device) -> Parts:
     source = data(cfg)
     make, cls = algorithm_factory(cfg)
     cls.check_data(source)
+    check_stabilisers(cfg, cls)
     # channels_last only changes conv weights' memory layout (NHWC): same function, faster kernels
     layout = torch.channels_last if cfg.train.channels_last else torch.preserve_format
     input_shape = input_shape_of(source)

@@ -43,6 +43,8 @@ class Algorithm:
     inputs: tuple[str, ...] = ("z",)
     # optimiser name -> the networks it updates; optimizer.<name, lower case> configures it
     optimized: dict[str, tuple[str, ...]] = {"G": ("G",), "D": ("D",)}
+    # the stabilisers (conf keys) this algorithm honours; any other one set is refused when the run is built
+    stabilisers: frozenset[str] = frozenset()
 
     @classmethod
     def networks(cls, shape: tuple[int, ...], input_shape: tuple[int, ...] | None) -> dict[str, tuple[str, dict]]:

@@ -22,6 +22,8 @@ PER_ROW = 4  # groups (input | output | ...) per row of a sample picture
 
 class Translation(Algorithm):
     inputs = ("image",)
+    # the stabilisers inside the loss's D objective; G's side is the family's own (L1, cycle, identity)
+    stabilisers = frozenset({"loss.label_smoothing", "loss.r1", "loss.r2"})
     paired = True  # whether the algorithm trains on aligned pairs (pix2pix) or on two domains (CycleGAN)
     directions: dict[str, str] = {"AtoB": "G"}  # gan sample direction= -> the network that translates so
 

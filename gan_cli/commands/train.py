@@ -208,6 +208,9 @@ class TrainKeys:
     eval_n: int = 2000
     precision: str = "fp32"
     lr_decay_start: Optional[int] = None
+    unrolled_steps: Optional[int] = None
+    historical_averaging: float = 0.0
+    instance_noise: float = 0.0
 
 
 def validate(cfg: DictConfig) -> DictConfig:
