@@ -64,6 +64,12 @@ def _balanced_lr(config: dict) -> list[str]:
     return [f"optimizer.d.lr={g:g}"] if d and g and d > g else _halved_lr(config, "d")
 
 
+def wgan_gp(config: dict) -> str:
+    """The WGAN-GP cure as overrides that the run's model takes: a critic with a norm= key (DCGAN's) must
+    leave batch norm for the per-sample penalty; one without (the MLP) has none to leave."""
+    return "loss=wgan_gp model.d.norm=layer" if "norm" in config.get("model", {}).get("d", {}) else "loss=wgan_gp"
+
+
 def _saturates(config: dict) -> bool:
     """Whether the run's loss= class declares a saturating G objective (Minimax). Only a shipped class is
     imported: a run's config is someone's file."""
@@ -131,7 +137,7 @@ def vanishing_gradient(s: Series, config: dict, t: dict) -> list[Finding]:
         return []
     flags = [g < t["ratio"] * peak and f >= t["accuracy"] for g, f in zip(grad, fake)]
     cures = ["loss=nonsaturating"] if _saturates(config) else []
-    cures += ["loss=wgan_gp model.d.norm=layer"]
+    cures += [wgan_gp(config)]
     return [Finding(
         "vanishing_gradient", "high" if j == len(s) - 1 else "medium", s.steps[i], s.steps[j],
         f"grad_norm/g {_mean(grad[i:j + 1]):.3g}, under {100 * t['ratio']:g}% of its peak {peak:.3g}, while D "
@@ -164,7 +170,7 @@ def oscillation(s: Series, config: dict, t: dict) -> list[Finding]:
     growth = (statistics.pstdev(late) / statistics.pstdev(early)) if statistics.pstdev(early) > 0 else 0.0
     if amplitude < t["amplitude"] and growth < t["growth"]:
         return []
-    cures = ["loss=wgan_gp model.d.norm=layer", "model.d.spectral_norm=true"]
+    cures = [wgan_gp(config), "model.d.spectral_norm=true"]
     cures += _halved_lr(config, "d") + _halved_lr(config, "g")
     return [Finding(
         "oscillation", "medium", s.steps[n // 2], s.steps[-1],

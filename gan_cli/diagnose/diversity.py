@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gan_cli.diagnose.detectors import Finding
+from gan_cli.diagnose.detectors import Finding, wgan_gp
 
 
 @dataclass
@@ -53,7 +53,7 @@ def mode_collapse(probes: list[Probe], config: dict, t: dict) -> list[Finding]:
     worst = min(bad, key=lambda p: p.diversity)
     covered = f", {worst.covered}/{worst.of} classes or modes covered" if worst.covered is not None else ""
     z_dim = config.get("model", {}).get("z_dim")
-    cures = ([f"model.z_dim={max(2 * z_dim, 64)}"] if z_dim else []) + ["loss=wgan_gp model.d.norm=layer",
+    cures = ([f"model.z_dim={max(2 * z_dim, 64)}"] if z_dim else []) + [wgan_gp(config),
                                                                         "model.d.spectral_norm=true"]
     return [Finding(
         "mode_collapse", "high" if flags[-1] else "medium", probes[first].step, bad[-1].step,
