@@ -96,6 +96,26 @@ def test_mode_collapse_from_probes():
     assert "model.z_dim=200" in f[0].cures
 
 
+@pytest.mark.parametrize("recipe", ["collapse_demo", "failure_demo", "oscillation_demo", "gan_toy_ring",
+                                    "wgan_gp_cifar10"])
+def test_every_cure_suggested_is_an_override_the_recipe_takes(recipe):
+    """Each detector fired on the recipe's own config: each of its cures must compose as `gan train` overrides
+    (an MLP critic has no model.d.norm, so the WGAN-GP cure must not name it there)."""
+    import torch
+
+    config = OmegaConf.to_container(compose_config("train", [f"experiment={recipe}"]), resolve=True)
+    swing = [1.0 + 2.0 * math.sin(2 * math.pi * i / 30) for i in range(N)]
+    series = make(**{"acc/real": [1.0] * N, "acc/fake": [1.0] * N, "grad_norm/g": [1.0] + [1e-5] * (N - 1),
+                     "loss/g": swing})
+    found = [f for detector in detectors.SERIES_DETECTORS[:4] for f in detector(series, config, T[detector.__name__])]
+    found += detectors.divergence(make(**{"loss/d": [math.nan] * N}), config, T["divergence"])
+    found += mode_collapse([Probe(2000, 0.1, 0.5, 2, 10, None, torch.zeros(1, 1, 2, 2))], config, T["mode_collapse"])
+    assert {f.kind for f in found} == {"convergence_failure", "vanishing_gradient", "oscillation", "divergence",
+                                       "mode_collapse"}
+    for cure in {c for f in found for c in f.cures}:
+        compose_config("train", [f"experiment={recipe}", *cure.split()])
+
+
 def test_the_live_watch_reports_a_failure_once_when_it_has_lasted_long_enough():
     from gan_cli.diagnose.live import Watch
 
