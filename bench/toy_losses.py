@@ -17,12 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
-
-from gan_cli import build, checkpoint
-from gan_cli.latent import seeded_z
-from gan_cli.metrics.toy import mode_report
-from omegaconf import OmegaConf
+from gan_cli.metrics.toy import checkpoint_report
 
 LOSSES = {
     "minimax": [],
@@ -48,13 +43,7 @@ def main() -> None:
                    f"train.steps={a.steps}", f"seed={a.seed}", "train.sample_every=0", "train.checkpoint_every=0",
                    "device=cpu", f"hydra.run.dir={run_dir}", *extra]
             subprocess.run(cmd, check=True, capture_output=True)
-            path = run_dir / "checkpoints" / "last.pt"
-            saved = checkpoint.Saved.load(path)
-            data = build.data(OmegaConf.create(saved.config))
-            G = saved.generator(torch.device("cpu"))
-            with torch.no_grad():
-                points = G(seeded_z(2000, G.z_dim, 12345)) * data.scale
-            r = mode_report(points, data.centers, data.std)
+            r = checkpoint_report(run_dir / "checkpoints" / "last.pt")
             rows.append((loss, " ".join(extra) or "-", r))
             if a.out:
                 Path(a.out).mkdir(parents=True, exist_ok=True)

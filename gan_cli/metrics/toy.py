@@ -24,3 +24,18 @@ def mode_report(points: Tensor, centers: Tensor, std: float, min_share: float = 
         "high_quality_share": float(good.float().mean()),
         "mode_counts": counts.tolist(),
     }
+
+
+def checkpoint_report(path, n: int = 2000, seed: int = 12345) -> dict:
+    """mode_report of n samples (seeded noise) from the generator of a toy mixture's checkpoint."""
+    from omegaconf import OmegaConf
+
+    from gan_cli import build, checkpoint
+    from gan_cli.latent import seeded_z
+
+    saved = checkpoint.Saved.load(path)
+    data = build.data(OmegaConf.create(saved.config))
+    G = saved.generator(torch.device("cpu"))
+    with torch.no_grad():
+        points = G(seeded_z(n, G.z_dim, seed)) * data.scale
+    return mode_report(points, data.centers, data.std)
