@@ -52,6 +52,8 @@ class GANLoss:
     saturates = False
     # whether D's output is the probability of "real", whose target one-sided label smoothing lowers
     smoothable = False
+    # the stabilisers, off: an objective of one's own that never calls GANLoss.__init__ still works
+    real_target, feature_matching, r1, r2 = 1.0, False, 0.0, 0.0
 
     def __init__(self, label_smoothing: float = 1.0, feature_matching: bool = False, r1: float = 0.0,
                  r2: float = 0.0):
