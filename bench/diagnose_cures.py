@@ -49,7 +49,7 @@ def run(recipe: str, cure: str, results: Path) -> dict:
                             "train.watch=false", f"hydra.run.dir={run_dir}"], capture_output=True, text=True)
     minutes = (time.perf_counter() - start) / 60
     if train.returncode != 0:
-        out = {"recipe": recipe, "cure": cure, "verdict": "refused: " + train.stderr.strip().splitlines()[-1],
+        out = {"recipe": recipe, "cure": cure, "verdict": stopped(train.stderr.strip().splitlines()[-1]),
                "findings": [], "measure": None, "minutes": minutes}
     else:
         diag = subprocess.run([sys.executable, "-m", "gan_cli", "diagnose", f"run={run_dir}"], capture_output=True,
@@ -63,6 +63,14 @@ def run(recipe: str, cure: str, results: Path) -> dict:
     print(f"{recipe} {cure or '(before)'}: {out['verdict']}, {show(recipe, out['measure'])}, {minutes:.1f} min",
           file=sys.stderr)
     return out
+
+
+def stopped(line: str) -> str:
+    """The one line of a run that stopped: a NaN (the loop's Diverged) or a refusal."""
+    import re
+
+    nan = re.search(r"became NaN or infinite at step (\d+)", line)
+    return f"diverged (NaN at step {nan.group(1)})" if nan else "refused: " + line.split(": error: ", 1)[-1]
 
 
 def verdict(report: dict) -> str:
@@ -119,7 +127,8 @@ def main() -> None:
     print("| recipe | cure | from | verdict after | key measure before | after | minutes |")
     print("|---|---|---|---|---|---|---|")
     for recipe, cure, source, before, after in rows:
-        print(f"| `{recipe}` | `{cure}` | {source} | {after['verdict']} | {show(recipe, before['measure'])} | "
+        v = stopped(after["verdict"]) if after["verdict"].startswith("refused: ") else after["verdict"]
+        print(f"| `{recipe}` | `{cure}` | {source} | {v} | {show(recipe, before['measure'])} | "
               f"{show(recipe, after['measure'])} | {after['minutes']:.1f} |")
 
 

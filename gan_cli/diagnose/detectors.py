@@ -64,6 +64,9 @@ def _balanced_lr(config: dict) -> list[str]:
     return [f"optimizer.d.lr={g:g}"] if d and g and d > g else _halved_lr(config, "d")
 
 
+R1 = "loss.r1=1"  # gamma 1, as measured on the gallery; Mescheder et al. 2018 take 10 on images
+
+
 def wgan_gp(config: dict) -> str:
     """The WGAN-GP cure as overrides that the run's model takes: a critic with a norm= key (DCGAN's) must
     leave batch norm for the per-sample penalty; one without (the MLP) has none to leave."""
@@ -105,19 +108,22 @@ def convergence_failure(s: Series, config: dict, t: dict) -> list[Finding]:
     for i, j in _runs(flags, s.steps, t["min_steps"]):
         recovered = j < len(s) - 1
         g = s.get("loss/g")
-        cures = _balanced_lr(config)
-        if _saturates(config):
-            cures.append("loss=nonsaturating")
+        # in the order of their measured effect (bench/diagnose_cures.py, README): on failure_demo (G 2
+        # channels against D 32 at 5x its rate) only G's capacity cured it; D's rate at G's, z_dim 200,
+        # spectral norm, label smoothing 0.9, instance noise 0.1 and R1 10 each left D right on 100% of both
+        cures = []
         model = config.get("model", {})
         g_width, d_width = model.get("g", {}).get("width"), model.get("d", {}).get("width")
         if g_width and d_width and d_width > g_width:
-            # a generator narrower than its critic is outclassed, whatever the learning rates: the
-            # failure_demo recipe (G 2 channels, D 32) recovers at G's width 32, not at 4 or a lower D lr
-            cures.insert(0, f"model.g.width={d_width}")
+            cures.append(f"model.g.width={d_width}")  # a generator narrower than its critic is outclassed
         elif g_width:
             cures.append(f"model.g.width={2 * g_width}")
+        if _saturates(config):
+            cures.append("loss=nonsaturating")
         if config.get("train", {}).get("d_steps", 1) > 1:
             cures.append("train.d_steps=1")
+        if not g_width:  # no capacity to give: the textbook rebalancing, unproven on the gallery
+            cures += _balanced_lr(config)
         findings.append(Finding(
             "convergence_failure", "medium" if recovered else "high", s.steps[i], s.steps[j],
             f"D right on {100 * _mean(real[i:j + 1]):.0f}% of real and {100 * _mean(fake[i:j + 1]):.0f}% of fake "
@@ -170,8 +176,11 @@ def oscillation(s: Series, config: dict, t: dict) -> list[Finding]:
     growth = (statistics.pstdev(late) / statistics.pstdev(early)) if statistics.pstdev(early) > 0 else 0.0
     if amplitude < t["amplitude"] and growth < t["growth"]:
         return []
-    cures = [wgan_gp(config), "model.d.spectral_norm=true"]
-    cures += _halved_lr(config, "d") + _halved_lr(config, "g")
+    # in the order of their measured effect on oscillation_demo (bench/diagnose_cures.py, README): R1
+    # (Mescheder et al. 2018's cure for exactly this) made it healthy, swing 206% -> 1% of loss/g's level;
+    # spectral norm 3%; half D's rate 53%. WGAN-GP diverged; half G's rate, instance noise, historical
+    # averaging and unrolling 5 left it swinging
+    cures = [R1, "model.d.spectral_norm=true"] + _halved_lr(config, "d")
     return [Finding(
         "oscillation", "medium", s.steps[n // 2], s.steps[-1],
         f"loss/g's {t['window']}-interval mean swings by {100 * amplitude:.0f}% of its level in the second half; "
