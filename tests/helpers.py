@@ -92,8 +92,9 @@ def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
     return lines[0]
 
 
-def _faulty_loss(after: int, fault):
-    """The default loss, whose generator objective goes through `fault` after `after` generator steps."""
+def _faulty_loss(after: int, fault, stabilisers: dict):
+    """The default loss, whose generator objective goes through `fault` after `after` generator steps.
+    `stabilisers`: the loss config's stabiliser keys (label_smoothing, r1, ...), as every loss takes them."""
     from gan_cli.losses import NonSaturating
 
     class _Faulty(NonSaturating):
@@ -104,24 +105,24 @@ def _faulty_loss(after: int, fault):
             loss = super().g_objective(fake_logits)
             return fault(loss) if type(self).calls > after else loss
 
-    return _Faulty()
+    return _Faulty(**stabilisers)
 
 
 class NaNAfter:
     """A loss that turns NaN after `after` generator steps: divergence on demand, for the tests."""
 
-    def __new__(cls, after: int):
-        return _faulty_loss(after, lambda loss: loss * float("nan"))
+    def __new__(cls, after: int, **stabilisers):
+        return _faulty_loss(after, lambda loss: loss * float("nan"), stabilisers)
 
 
 class CrashAfter:
     """A loss that raises after `after` generator steps, as a bug or a faulty data source would."""
 
-    def __new__(cls, after: int):
+    def __new__(cls, after: int, **stabilisers):
         def crash(loss):
             raise RuntimeError("a fault in the middle of training")
 
-        return _faulty_loss(after, crash)
+        return _faulty_loss(after, crash, stabilisers)
 
 
 def installed(module: str) -> bool:
