@@ -142,6 +142,14 @@ def test_historical_averaging_penalises_the_distance_to_the_mean_of_past_paramet
     assert restored.count == {"G": 3}
 
 
+@pytest.mark.parametrize("state", [{}, {"count": {"G": 2}, "mean": {"G": [torch.zeros(3, 3)]}},
+                                   {"count": {"G": "x"}, "mean": {"G": [torch.zeros(1, 1)]}},
+                                   {"count": {"G": 2}, "mean": {"G": ["not a tensor"]}}])
+def test_a_damaged_historical_average_is_one_line(state):
+    with pytest.raises(UserError, match="historical average .* does not fit this run's networks"):
+        HistoricalAverage(0.5, {"G": nn.Linear(1, 1, bias=False)}).load_state_dict(state)
+
+
 def test_instance_noise_is_annealed_linearly_to_zero():
     x = torch.zeros(20000)
     for step, sigma in ((0, 0.2), (250, 0.15), (1000, 0.0)):

@@ -44,9 +44,22 @@ class HistoricalAverage:
         return {"count": dict(self.count), "mean": {name: list(ms) for name, ms in self.mean.items()}}
 
     def load_state_dict(self, state: dict) -> None:
-        self.count = dict(state["count"])
-        for name, ms in state["mean"].items():
-            for m, saved in zip(self.mean[name], ms):
+        """The saved average, checked against this run's networks first: a checkpoint is someone's file."""
+        try:
+            count = {name: int(state["count"][name]) for name in self.count}
+            means = {name: list(state["mean"][name]) for name in self.mean}
+            fits = all(c >= 1 for c in count.values()) and all(
+                len(means[name]) == len(ms) and all(isinstance(s, Tensor) and s.shape == m.shape
+                                                    for s, m in zip(means[name], ms))
+                for name, ms in self.mean.items())
+        except (KeyError, TypeError, ValueError):
+            fits = False
+        if not fits:
+            raise UserError("the checkpoint's historical average (train.historical_averaging) does not fit this run's "
+                            "networks: the file is damaged; resume from another checkpoint of the run")
+        self.count = count
+        for name, ms in self.mean.items():
+            for m, saved in zip(ms, means[name]):
                 m.copy_(saved)
 
 
