@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from gan_cli.diagnose import series
+from gan_cli.files import fresh_dir
 from gan_cli.diagnose.detectors import oscillation
 
 # the stabilisers each failure calls for, tried beside what diagnose suggests
@@ -42,8 +42,7 @@ def run(recipe: str, cure: str, results: Path) -> dict:
     done = run_dir / "cure.json"
     if done.is_file():
         return json.loads(done.read_text())
-    if run_dir.exists():  # a run of this bench stopped before it was diagnosed: start it again
-        shutil.rmtree(run_dir)
+    fresh_dir(run_dir, "diagnose_cures")  # a run of this bench stopped before it finished starts again
     start = time.perf_counter()
     train = subprocess.run([sys.executable, "-m", "gan_cli", "train", f"experiment={recipe}", *cure.split(),
                             "train.watch=false", f"hydra.run.dir={run_dir}"], capture_output=True, text=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from gan_cli.files import fresh_dir
 from gan_cli.metrics.toy import checkpoint_report
 
 WGAN_GP = ["loss=wgan_gp", "train.d_steps=5", "optimizer.g.betas=[0.0,0.9]", "optimizer.d.betas=[0.0,0.9]"]
@@ -46,8 +46,7 @@ def train(row: str, seed: int, steps: int, results: Path) -> dict:
     done = run_dir / "modes.json"
     if done.is_file():
         return json.loads(done.read_text())
-    if run_dir.exists():  # a run of this bench that was stopped before it measured: start it again
-        shutil.rmtree(run_dir)
+    fresh_dir(run_dir, "toy_stabilisers")  # a run of this bench stopped before it finished starts again
     cmd = [sys.executable, "-m", "gan_cli", "train", "experiment=gan_toy_ring", f"seed={seed}", f"train.steps={steps}",
            "train.sample_every=0", "train.checkpoint_every=0", "device=cpu", f"hydra.run.dir={run_dir}",
            *ROWS[row]]

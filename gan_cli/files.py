@@ -108,3 +108,19 @@ def partial_files(directory: Path) -> list[Path]:
     return sorted(directory.glob(".*.tmp")) if directory.is_dir() else []
 
 
+
+
+def fresh_dir(path: Path, owner: str) -> Path:
+    """An empty directory at `path` for a job of `owner` (a bench script) to run in. A directory left by an
+    earlier, stopped job of the same owner (it holds the owner's mark) is removed first; any other
+    existing directory is refused, since its files are not the job's to delete."""
+    import shutil
+
+    mark = path / f".made-by-{owner}"
+    if path.exists():
+        if not mark.is_file():
+            raise UserError(f"{path} exists and was not made by {owner}: choose another results folder")
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    mark.touch()
+    return path

@@ -12,7 +12,7 @@ import pytest
 
 from gan_cli import files
 from gan_cli.commands import Column, runs_table, sorted_by, sorted_runs
-from tests.helpers import gan, gan_here, one_line_error
+from tests.helpers import TINY, gan, gan_here, one_line_error
 
 
 # -- the runs table ------------------------------------------------------------------------------------
@@ -137,3 +137,23 @@ def test_a_file_planted_at_the_temporary_name_is_never_written_through(tmp_path,
     assert proc.returncode == 0, proc.stderr
     assert victim.read_text() == "precious" and (tmp_path / ".s.png.tmp").is_symlink()
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG" and not (tmp_path / "s.png").is_symlink()
+
+
+def test_a_bench_restarts_only_its_own_run_directories(tmp_path):
+    """files.fresh_dir: a stopped run of the bench starts again; a folder it did not make is kept and refused."""
+    import pytest
+
+    from gan_cli.errors import UserError
+    from gan_cli.files import fresh_dir
+
+    run = fresh_dir(tmp_path / "row" / "seed0", "toy_stabilisers")
+    (run / "metrics.jsonl").write_text("half a run\n")
+    assert list(fresh_dir(run, "toy_stabilisers").iterdir()) == [run / ".made-by-toy_stabilisers"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "precious.txt").write_text("keep")
+    with pytest.raises(UserError, match="was not made by toy_stabilisers"):
+        fresh_dir(mine, "toy_stabilisers")
+    assert (mine / "precious.txt").read_text() == "keep"
+    gan("train", *TINY, f"hydra.run.dir={run}", cwd=tmp_path, check=True)  # gan train runs in it
+    assert (run / "checkpoints" / "last.pt").is_file()
