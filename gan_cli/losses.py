@@ -52,6 +52,7 @@ class GANLoss:
     saturates = False
     # whether D's output is the probability of "real", whose target one-sided label smoothing lowers
     smoothable = False
+    smoothing_instead = ""  # where a loss that cannot be smoothed sets its real target instead
     # the stabilisers, off: an objective of one's own that never calls GANLoss.__init__ still works
     real_target, feature_matching, r1, r2 = 1.0, False, 0.0, 0.0
 
@@ -67,8 +68,7 @@ class GANLoss:
                             f"[0.5, 1] (Salimans et al. 2016: 0.9; 1 is off)")
         if label_smoothing != 1 and not self.smoothable:
             raise UserError(f"loss.label_smoothing applies to losses whose D outputs a probability (minimax, "
-                            f"nonsaturating); loss={name} has no probability target to smooth"
-                            + ("; its real target is loss.b" if isinstance(self, LSGAN) else ""))
+                            f"nonsaturating); loss={name} has no probability target to smooth{self.smoothing_instead}")
         for key, value in (("r1", r1), ("r2", r2)):
             if value < 0:
                 raise UserError(f"loss.{key}={value} must be 0 (off) or positive (Mescheder et al. 2018: 10 on "
@@ -258,6 +258,8 @@ class LSGAN(GANLoss):
     min_D 1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2],   min_G 1/2 E[(D(G(z)) - c)^2].
     With b - c = 1 and b - a = 2 (a=-1, b=1, c=0) it minimises the Pearson chi^2 divergence; the paper's
     other coding, a=0, b=c=1 (G makes D call fakes real), is the default here."""
+
+    smoothing_instead = "; its real target is loss.b"
 
     def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0, **stabilisers):
         super().__init__(**stabilisers)
