@@ -211,13 +211,20 @@ class WGANGP(Wasserstein):
     """Gulrajani et al. 2017: WGAN's objectives, with the Lipschitz bound enforced by a penalty on the
     critic's input gradient instead of weight clipping:
     L_D = E[D(G(z))] - E[D(x)] + lambda * E[(||grad_xhat D(xhat)||_2 - 1)^2],
-    xhat = eps * x + (1 - eps) * G(z), eps ~ U[0, 1] per sample;  L_G = -E[D(G(z))]."""
+    xhat = eps * x + (1 - eps) * G(z), eps ~ U[0, 1] per sample;  L_G = -E[D(G(z))].
+    With `drift` = epsilon, ProGAN's term epsilon * E[D(x)^2] (Karras et al. 2018, appendix A.1) is added to
+    L_D: it keeps the critic's values from drifting far from zero."""
 
-    def __init__(self, gp_weight: float = 10.0, **stabilisers):
-        if gp_weight < 0:
-            raise UserError(f"loss.gp_weight={gp_weight} must be 0 or positive (paper: 10)")
+    def __init__(self, gp_weight: float = 10.0, drift: float = 0.0, **stabilisers):
+        for key, value, paper in (("gp_weight", gp_weight, "Gulrajani et al.: 10"), ("drift", drift, "ProGAN: 0.001")):
+            if value < 0:
+                raise UserError(f"loss.{key}={value} must be 0 or positive ({paper})")
         super().__init__(**stabilisers)
-        self.gp_weight = gp_weight
+        self.gp_weight, self.drift = gp_weight, drift
+
+    def d_objective(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        loss = super().d_objective(real_logits, fake_logits)
+        return loss + self.drift * real_logits.square().mean() if self.drift else loss
 
     def check(self, D: nn.Module) -> None:
         super().check(D)

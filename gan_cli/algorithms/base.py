@@ -87,6 +87,16 @@ class Algorithm:
         modality = run.data.modality
         return fake, modality.picture(fake, None if modality.images else real, run.data.scale, nrow=run.fixed.nrow)
 
+    def as_seen(self, real: Tensor) -> Tensor:
+        """Real samples as D is shown them now: themselves, unless the algorithm changes what D sees during
+        training (ProGAN: at the current stage's resolution)."""
+        return real
+
+    def view(self) -> str:
+        """What pictures are tagged with besides the step: "" for most algorithms, ProGAN's current
+        resolution ("16x16")."""
+        return ""
+
     def begin(self, run: Run) -> None:
         """Before the first step of a new run (not on resume): a warm-up, say."""
 

@@ -69,7 +69,8 @@ class GAN(Algorithm):
         batch = run.next_batch()
         # a conditional D sees the fakes under the real batch's labels: the data's class balance
         y = batch.labels if self.num_classes else None
-        loss_d, stats = discriminator_step(self.G, self.D, self.loss, self.optimizers["D"], batch.images,
+        self.last_real = (self.as_seen(batch.images), y)  # D's latest real batch (StyleGAN2's lazy R1 reuses it)
+        loss_d, stats = discriminator_step(self.G, self.D, self.loss, self.optimizers["D"], self.last_real[0],
                                            run.z(len(batch), self.G.z_dim), y, sync=run.world.average_gradients,
                                            precision=run.schedule.precision, **self._stabilisers(run, "D"))
         if self.history is not None:
@@ -82,7 +83,7 @@ class GAN(Algorithm):
         real = None
         if self.loss.feature_matching or self.unrolled:  # both judge G's samples against a batch of data
             batch = run.next_batch()
-            real, n = batch.images, len(batch)
+            real, n = self.as_seen(batch.images), len(batch)
             z = z[:n]
             y = batch.labels if self.num_classes else None
         else:

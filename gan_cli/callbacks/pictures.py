@@ -18,6 +18,7 @@ class Pictures(Callback):
     def __init__(self, every: int = 500):
         self.every = every  # steps between pictures; 0: only the last
         self._real: Tensor | None = None
+        self._view = ""  # the algorithm's view (ProGAN's resolution) whose real samples were last pictured
 
     def on_fit_start(self, run) -> None:
         if run.step == 0 and run.world.main:
@@ -35,11 +36,17 @@ class Pictures(Callback):
         """The algorithm's picture of its samples (of the fixed noise, or of fixed inputs), and the samples handed
         to whoever judges them (run.pictured)."""
         run.check_finite()
-        real = self.real_reference(run)
-        fake, image = run.algorithm.picture(run, real)
+        algorithm = run.algorithm
+        real = algorithm.as_seen(self.real_reference(run))  # as D sees them now, for a fair comparison
+        fake, image = algorithm.picture(run, real)
+        view = algorithm.view()  # e.g. ProGAN's "16x16": the tag's last part, and a picture of real data as D sees it
         if run.world.main:
-            path = self._write(run, "samples/fake", image, f"step_{run.step:07d}.png")
+            if view and view != self._view:
+                shown = run.data.modality.real_picture(real[:len(fake)], run.data.scale)
+                self._write(run, f"samples/real/{view}", shown, f"real_{view}.png")
+            path = self._write(run, "/".join(filter(None, ("samples/fake", view))), image, f"step_{run.step:07d}.png")
             log.info("step %d: samples in %s", run.step, path)
+        self._view = view
         run.pictured = (fake, real[:len(fake)])
 
     def real_reference(self, run) -> Tensor:

@@ -31,8 +31,9 @@ from gan_cli.models.minibatch import MinibatchDiscrimination, MinibatchStdDev
 BASES = (4, 7)
 
 
-def upsampling_plan(resolution: int) -> tuple[int, int]:
-    """(base, n): the side of the first feature map and the number of stride-2 layers after it."""
+def upsampling_plan(resolution: int, model: str = "dcgan") -> tuple[int, int]:
+    """(base, n): the side of the first feature map and the number of stride-2 layers after it. `model`
+    names the model= option whose networks follow this plan, for the message."""
     for base in BASES:
         n, side = 0, base
         while side < resolution:
@@ -40,7 +41,7 @@ def upsampling_plan(resolution: int) -> tuple[int, int]:
         if side == resolution and n >= 2:
             return base, n
     raise UserError(
-        f"model=dcgan cannot produce {resolution}x{resolution} images; its sides are 4 or 7 times a "
+        f"model={model} cannot produce {resolution}x{resolution} images; its sides are 4 or 7 times a "
         f"power of two, e.g. 28, 32, 64 (set data.resolution, or use model=mlp)"
     )
 
