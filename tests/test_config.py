@@ -16,8 +16,9 @@ def options(group: str) -> list[str]:
 
 
 def test_groups_hold_the_documented_options():
-    assert options("model") == ["began", "cdcgan", "cgan", "cyclegan", "dcgan", "mlp", "pix2pix", "sngan"]
-    assert options("algorithm") == ["began", "cyclegan", "gan", "pix2pix"]
+    assert options("model") == ["began", "cdcgan", "cgan", "cyclegan", "dcgan", "mlp", "pix2pix", "progan",
+                                "sngan", "stylegan2"]
+    assert options("algorithm") == ["began", "cyclegan", "gan", "pix2pix", "progan", "stylegan2"]
     assert options("loss") == ["hinge", "lsgan", "minimax", "nonsaturating", "wgan", "wgan_gp"]
     assert options("optimizer") == ["adam", "rmsprop", "sgd"]
     assert options("data") == ["cifar10", "edges2fashion", "edges2mnist", "fake", "fashion_mnist", "folder",
@@ -104,8 +105,8 @@ def test_the_paper_recipes_are_there():
     assert EXPERIMENTS == ["began_mnist", "cdcgan_mnist", "cgan_mnist", "collapse_demo", "cyclegan_horse2zebra",
                            "cyclegan_mnist2digits", "dcgan_cifar10", "failure_demo", "gan_mnist", "gan_toy_ring",
                            "lsgan_cifar10", "oscillation_demo", "pix2pix_edges2fashion", "pix2pix_edges2mnist",
-                           "pix2pix_facades", "sngan_cifar10", "tune_dcgan_mnist", "wgan_cifar10",
-                           "wgan_gp_cifar10"]  # papers, gallery, a search
+                           "pix2pix_facades", "progan_fashion32", "sngan_cifar10", "stylegan2_fashion32",
+                           "tune_dcgan_mnist", "wgan_cifar10", "wgan_gp_cifar10"]  # papers, gallery, a search
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -124,7 +125,7 @@ def test_every_recipe_composes_names_its_paper_and_builds(experiment):
         return  # translation recipes need image pairs or two domains: built in tests/test_translation.py
     # the command line still wins over a recipe: swap in offline data of the recipe's kind
     offline = ["data=toy_ring"] if "toy" in experiment else ["data=fake", "data.n=64", "data.channels=1"]
-    shape = "32" if "cifar" in experiment else "28"
+    shape = "32" if "cifar" in experiment or "32" in experiment else "28"
     cfg = compose_config(overrides=[f"experiment={experiment}", *offline]
                          + ([] if "toy" in experiment else [f"data.resolution={shape}"]))
     parts = build.parts(cfg, torch.device("cpu"))
@@ -139,5 +140,12 @@ def test_recipes_carry_their_papers_hyperparameters():
     assert w.loss.clip == 0.01 and w.optimizer.d._target_ == "torch.optim.RMSprop" and w.optimizer.d.lr == 5e-5
     sn = compose_config(overrides=["experiment=sngan_cifar10"])
     assert sn.loss._target_.endswith("Hinge") and sn.model.d.spectral_norm and sn.train.d_steps == 5
+    pro = compose_config(overrides=["experiment=progan_fashion32"])
+    assert pro.loss._target_.endswith("WGANGP") and pro.loss.drift == 0.001 and pro.loss.gp_weight == 10
+    assert pro.optimizer.g.lr == 1e-3 and list(pro.optimizer.g.betas) == [0.0, 0.99] and pro.train.ema == 0.999
+    style = compose_config(overrides=["experiment=stylegan2_fashion32"])
+    assert style.loss._target_.endswith("NonSaturating") and style.algorithm.r1_every == 16
+    assert style.optimizer.d.lr == 2e-3 and list(style.optimizer.d.betas) == [0.0, 0.99]
+    assert style.model.g.style_mixing == 0.9 and style.algorithm.pl_every == 4
     dc = compose_config(overrides=["experiment=dcgan_cifar10", "train.batch_size=32"])
     assert dc.train.batch_size == 32 and dc.model.g.width == 64  # overridable from the command line
