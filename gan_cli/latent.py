@@ -87,43 +87,89 @@ def latent_rows(start: int, stop: int, n: int, z_dim: int, seed: int, num_classe
 # -- G's images of latents -----------------------------------------------------------------------------
 
 def generate(G: nn.Module, n: int, seed: int, batch_size: int, device: torch.device | str,
-             label: int | None = None, whole_rows: bool = False) -> Tensor:
+             label: int | None = None, whole_rows: bool = False, truncation: float = 1.0) -> Tensor:
     """G's images of the seed's latents, on the CPU, as generate_batches draws them: n of them (a
     conditional G without label= gets the classes in turn), or with whole_rows=True every row of
     seeded_latents (n rounded up to whole rows of classes, as `gan sample` shows them)."""
-    return _joined(generate_batches(G, n, seed, batch_size, device, label, whole_rows))
+    return _joined(generate_batches(G, n, seed, batch_size, device, label, whole_rows, truncation))
 
 
 def generate_batches(G: nn.Module, n: int, seed: int, batch_size: int, device: torch.device | str,
-                     label: int | None = None, whole_rows: bool = False) -> Iterator[tuple[int, Tensor]]:
+                     label: int | None = None, whole_rows: bool = False,
+                     truncation: float = 1.0) -> Iterator[tuple[int, Tensor]]:
     """(index of the first, images) batch by batch: each batch's latents are drawn as it is made
-    (latent_rows), so a caller that lets each batch go holds one batch, however large n is."""
+    (latent_rows), so a caller that lets each batch go holds one batch, however large n is.
+    truncation: psi of the truncation trick (1: off; other values need require_style(G, ..., "truncate"))."""
     count = total(n, G.num_classes, label) if whole_rows else n
     yield from _batches(G, count, batch_size, device,
-                        lambda start, stop: latent_rows(start, stop, n, G.z_dim, seed, G.num_classes, label))
+                        lambda start, stop: latent_rows(start, stop, n, G.z_dim, seed, G.num_classes, label),
+                        _forward(G, truncation))
 
 
-def render(G: nn.Module, latents: Latents, batch_size: int, device: torch.device | str) -> Tensor:
-    """G's images of given latents (N, ...), on the CPU, batch_size at a time."""
+def render(G: nn.Module, latents: Latents, batch_size: int, device: torch.device | str,
+           truncation: float = 1.0, space: str = "z") -> Tensor:
+    """G's images of given latents (N, ...), on the CPU, batch_size at a time. space="w": latents.z holds
+    w vectors (N, w_dim) of a style-based G, drawn by its synthesis network (as_ws) instead of G(z)."""
     y = latents.y
+    draw = (lambda w, _: G.synthesis(as_ws(G, w))) if space == "w" else _forward(G, truncation)
     return _joined(_batches(G, len(latents.z), batch_size, device,
-                            lambda start, stop: (latents.z[start:stop], None if y is None else y[start:stop])))
+                            lambda start, stop: (latents.z[start:stop], None if y is None else y[start:stop]), draw))
+
+
+def render_mix(G: nn.Module, z_coarse: Tensor, z_fine: Tensor, crossover: int, batch_size: int,
+               device: torch.device | str, truncation: float = 1.0) -> Tensor:
+    """Style mixing (Karras et al. 2019, figure 3): image i takes the w of z_coarse[i] for G's style
+    layers [0, crossover) and of z_fine[i] for the rest (G.mix), on the CPU, batch_size at a time."""
+    return _joined(_batches(G, len(z_coarse), batch_size, device,
+                            lambda start, stop: (z_coarse[start:stop], z_fine[start:stop]),
+                            lambda a, b: G.mix(a, b, crossover, truncation=truncation)))
+
+
+def _forward(G: nn.Module, truncation: float) -> Callable[[Tensor, Tensor | None], Tensor]:
+    """G(z, y), with the truncation trick when psi != 1 (only a style-based G takes truncation=)."""
+    if truncation == 1:
+        return lambda z, y: G(z, y)
+    return lambda z, y: G(z, y, truncation=truncation)
 
 
 def _batches(G: nn.Module, count: int, batch_size: int, device: torch.device | str,
-             rows: Callable[[int, int], tuple[Tensor, Tensor | None]]) -> Iterator[tuple[int, Tensor]]:
-    """G's images of rows(start, stop), batch_size at a time: in eval mode (so no image depends on the
-    others in its batch) and without gradients, G's own mode restored before each batch is handed on."""
+             rows: Callable[[int, int], tuple[Tensor | None, ...]],
+             draw: Callable[..., Tensor]) -> Iterator[tuple[int, Tensor]]:
+    """draw(*rows(start, stop)) (the tensors moved to device), batch_size at a time: in eval mode (so no
+    image depends on the others in its batch) and without gradients, G's own mode restored before
+    each batch is handed on."""
     was_training = G.training
     for start in range(0, count, batch_size):
-        z, y = rows(start, min(start + batch_size, count))
+        inputs = [None if t is None else t.to(device) for t in rows(start, min(start + batch_size, count))]
         G.eval()
         try:
             with torch.no_grad():
-                images = G(z.to(device), None if y is None else y.to(device)).cpu()
+                images = draw(*inputs).cpu()
         finally:
             G.train(was_training)
         yield start, images
+
+
+# -- style-based generators (StyleGAN2): W, the intermediate latent space ------------------------------
+
+def require_style(G: nn.Module, setting: str, *methods: str) -> None:
+    """Refuse `setting` (as the user typed it: 'truncation=0.7') on a generator without a mapping network
+    z -> w and the other `methods` it needs (truncate, mix, synthesis), in one line."""
+    if not all(callable(getattr(G, m, None)) for m in ("mapping", *methods)):
+        key = setting.split("=")[0]
+        raise UserError(f"{setting} needs a style-based generator with a mapping network (model=stylegan2); "
+                        f"this checkpoint's G is {type(G).__module__}.{type(G).__qualname__}: drop {key}=")
+
+
+def to_w(G: nn.Module, z: Tensor) -> Tensor:
+    """z (N, z_dim) -> w = G.mapping(z) (N, w_dim), on the CPU, without gradients."""
+    with torch.no_grad():
+        return G.mapping(z.to(next(G.parameters()).device)).cpu()
+
+
+def as_ws(G: nn.Module, w: Tensor) -> Tensor:
+    """(N, w_dim) -> (N, num_ws, w_dim): the same w for every style layer, as G(z) without mixing."""
+    return w[:, None].expand(-1, G.num_ws, -1)
 
 
 def _joined(batches: Iterator[tuple[int, Tensor]]) -> Tensor:

@@ -120,3 +120,27 @@ def test_impossible_settings_are_refused_in_one_line(tmp_path, overrides, needle
     proc = gan("train", *TINY, *overrides, f"hydra.run.dir={tmp_path}/r", cwd=tmp_path)
     one_line_error(proc, *needles)
     assert not (tmp_path / "r").exists()
+
+
+def test_eval_measures_truncated_samples_apart(tmp_path, mnist_root):
+    run = tmp_path / "run"
+    gan("train", "algorithm=stylegan2", "model=stylegan2", "model.g.width=8", "model.d.width=8", "model.g.max_width=16",
+        "model.d.max_width=16", "model.z_dim=8", "model.g.mapping_layers=2", "train.steps=2", "train.batch_size=8",
+        "train.sample_every=0", "device=cpu", f"hydra.run.dir={run}", cwd=tmp_path, check=True)
+    ckpt = run / "checkpoints" / "last.pt"
+    common = ["n=200", "metrics=[fd_mnist_cnn,recall_mnist_cnn]", f"cache_dir={tmp_path}/cache", "device=cpu"]
+    gan("eval", f"checkpoint={ckpt}", *common, cwd=tmp_path, check=True)
+    out = gan("eval", f"checkpoint={ckpt}", "truncation=0", *common, cwd=tmp_path, check=True)
+    assert "truncation psi 0" in out.stdout
+    record = json.loads((run / "checkpoints" / "metrics.json").read_text())
+    assert set(record) == {"last.pt", "last.pt@truncation=0"} and record["last.pt@truncation=0"]["truncation"] == 0
+    # psi = 0: one image, w_avg's, for every z: its neighbourhood radius is 0, so it recalls no real sample
+    truncated, full = record["last.pt@truncation=0"]["metrics"], record["last.pt"]["metrics"]
+    assert truncated["recall_mnist_cnn"] == 0 and truncated["fd_mnist_cnn"] != full["fd_mnist_cnn"]
+
+
+@pytest.mark.parametrize("setting,needles", [("truncation=0.5", ["truncation=0.5", "model=stylegan2"]),
+                                             ("truncation=1.5", ["truncation=1.5", "[0, 1]"])])
+def test_eval_refuses_truncation_it_cannot_apply(tmp_path, tiny_checkpoint, setting, needles):
+    proc = gan("eval", f"checkpoint={tiny_checkpoint}", setting, "n=10", cwd=tmp_path)
+    one_line_error(proc, *needles)

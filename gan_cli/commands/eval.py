@@ -22,6 +22,7 @@ from gan_cli import build, checkpoint, files, limits, modality
 from gan_cli.commands import (Column, check_seed, format_number, run_overrides, runs_table, sorted_by, sorted_runs,
                               typed)
 from gan_cli.errors import UserError
+from gan_cli.latent import require_style
 from gan_cli.metrics.evaluator import Settings, lower_is_better, select
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class EvalKeys:
     confident: float
     min_share: float
     sort_by: Optional[str]
+    truncation: float = 1.0
 
 
 def validate(cfg: DictConfig) -> DictConfig:
@@ -72,6 +74,8 @@ def validate(cfg: DictConfig) -> DictConfig:
         raise UserError(f"confident={cfg.confident} must be a probability in (0, 1]")
     if not 0 <= cfg.min_share <= 1:
         raise UserError(f"min_share={cfg.min_share} must be a share in [0, 1]")
+    if not 0 <= cfg.truncation <= 1:
+        raise UserError(f"truncation={cfg.truncation} is psi of the truncation trick: a number in [0, 1] (1 is off)")
     return cfg
 
 
@@ -96,7 +100,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
 def settings(cfg: DictConfig) -> Settings:
     return Settings(n=cfg.n, seed=cfg.seed, batch_size=cfg.batch_size, k=cfg.k, k_density=cfg.k_density,
                     kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, confident=cfg.confident,
-                    min_share=cfg.min_share)
+                    min_share=cfg.min_share, truncation=cfg.truncation)
 
 
 def evaluate(cfg: DictConfig, path: Path) -> dict:
@@ -114,6 +118,8 @@ def evaluate(cfg: DictConfig, path: Path) -> dict:
                         f"loads as {tuple(data.shape)}: they cannot be compared; was data.resolution changed?")
     dev = build.device(cfg.device)
     G = saved.generator(dev, ema=cfg.ema)
+    if cfg.truncation != 1:
+        require_style(G, f"truncation={cfg.truncation:g}", "truncate")
     evaluator, notes = build.evaluator(config, data, cfg.metrics, settings(cfg), dev, cfg.inception_weights,
                                        cfg.cache_dir)
     reference_n = min(cfg.n, len(data))  # what features.reference draws: the real side is capped by the data
@@ -125,12 +131,15 @@ def evaluate(cfg: DictConfig, path: Path) -> dict:
              if hasattr(getattr(ext, "net", None), "test_accuracy")}
     report = {"n": cfg.n, "reference_n": reference_n, "seed": cfg.seed, "data": data.name, "metrics": results,
               "features": about, "notes": notes}
+    if cfg.truncation != 1:  # kept apart from the untruncated measures of the same checkpoint
+        report["truncation"] = cfg.truncation
     return _record(record, path, saved, report, start)
 
 
 def _record(record: Path, path: Path, saved: checkpoint.Saved, report: dict, start: float) -> dict:
     report = {"checkpoint": str(path), "step": saved.step, **report, "seconds": round(time.monotonic() - start, 1)}
-    _write(record, path.name, report)
+    psi = report.get("truncation")
+    _write(record, path.name if psi is None else f"{path.name}@truncation={psi:g}", report)
     return report
 
 
@@ -208,7 +217,8 @@ def _write(path: Path, name: str, report: dict) -> None:
 
 def format_table(report: dict) -> str:
     lines = [f"{report['checkpoint']} (step {report['step']}), {report['n']} samples against {report['data']}'s "
-             f"{report.get('against', 'training split')}, {report['seconds']} s"]
+             f"{report.get('against', 'training split')}, {report['seconds']} s"
+             + (f", truncation psi {report['truncation']:g}" if "truncation" in report else "")]
     for space, facts in report["features"].items():
         lines.append(f"  {space}: the data set's classifier, test accuracy {100 * facts['test_accuracy']:.2f}%")
     width = max(map(len, report["metrics"]), default=0)

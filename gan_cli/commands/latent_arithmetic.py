@@ -5,6 +5,10 @@ and subtracted from other such means, moves the image along the concept; a path 
 smooth transitions. Indices pick z from the seed's sequence, so index i of seed s is the z of tile i
 of `gan sample seed=s annotate=true`.
 
+space=w (a style-based G, model=stylegan2): the picked z are mapped to w = G.mapping(z) first, the
+means, sums, noise and paths taken in W, and the figure drawn by G.synthesis; W is the space where
+such a G's factors of variation are the more linear (Karras et al. 2019, section 4).
+
 Everything is checked before anything is written: bad input leaves no run directory behind."""
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -25,14 +29,16 @@ from gan_cli import build, checkpoint, files, limits, visuals
 from gan_cli.commands import check_seed, typed
 from gan_cli.commands.sample import check_label
 from gan_cli.errors import UserError, first_line
-from gan_cli.latent import BLOCK, PATHS, Latents, combine, lerp, parse_expr, render, seeded_noise, seeded_z, walk
+from gan_cli.latent import (BLOCK, PATHS, Latents, combine, lerp, parse_expr, render, require_style, seeded_noise,
+                            seeded_z, to_w, walk)
 
 MODES = ("arithmetic", "interpolate")
+SPACES = ("z", "w")
 # This command's own keys. The groups live under groups:, and `name=[...]` on the command line is short
 # for `+groups.name=[...]` (shorthand below), so that `a=[3,17,40]` reads as the paper's example.
 SETTINGS = frozenset({"checkpoint", "mode", "seed", "pool", "expr", "groups", "z_file", "noise", "noise_samples",
                       "from", "to", "steps", "path", "label", "label_from", "label_to", "ema", "device",
-                      "batch_size", "trust", "hydra"})
+                      "batch_size", "space", "trust", "hydra"})
 INTERPOLATE_ONLY = ("from", "to", "label_from", "label_to")
 FIGURES = {"arithmetic": "arithmetic", "interpolate": "interpolation"}  # mode -> the figure's file name
 _OVERRIDE = re.compile(r"(?P<op>\+\+|\+|~)?(?P<key>[A-Za-z_][\w-]*(\.[\w-]+)*)(?P<rest>=.*|$)", re.S)
@@ -73,7 +79,7 @@ class LatentKeys:
     noise: float
     noise_samples: int
     steps: int
-    path: str
+    path: Optional[str]
     label: Optional[int]
     label_from: Optional[int]
     label_to: Optional[int]
@@ -81,6 +87,7 @@ class LatentKeys:
     device: str
     batch_size: int
     groups: Dict[str, Any]
+    space: str = "z"
 
 
 @dataclass
@@ -104,8 +111,9 @@ class Pool:
 
 @dataclass
 class Figure:
-    """What to draw: the latents (M, z_dim) with their labels (None, (M,) classes or (M, classes)
-    soft labels), and rows of indices into them (None: a blank tile); plus what to save about it."""
+    """What to draw: the latents (M, z_dim), or (M, w_dim) in space=w, with their labels (None, (M,) classes
+    or (M, classes) soft labels), and rows of indices into them (None: a blank tile); plus what to save
+    about it."""
 
     z: Tensor
     y: Tensor | None
@@ -137,26 +145,28 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
                         f"so there is no z to add or walk")
     num_classes = saved.num_classes
     label = check_label(cfg.label, num_classes)
+    embed = _space(cfg.space, G, num_classes)
     file_z, file_groups = _read_z_file(cfg.z_file, z_dim)
     _check_sizes(cfg, run_dir, z_dim, saved.shape, num_classes, label, file_z, file_groups)
     pool = Pool(file_z, True) if file_z is not None else Pool(seeded_z(cfg.pool, z_dim, cfg.seed), False)
     if cfg.mode == "arithmetic":
-        figure = arithmetic(cfg, pool, file_groups, num_classes, label)
+        figure = arithmetic(cfg, pool, file_groups, num_classes, label, embed)
     else:
         if file_groups:
             raise UserError(f"z_file={cfg.z_file} holds named groups; mode=interpolate picks single z by index, "
                             f"from an (N, z_dim) tensor or `gan sample out=x.pt`'s file")
-        figure = interpolation(cfg, pool, num_classes, label)
+        figure = interpolation(cfg, pool, num_classes, label, embed)
 
     # -- everything is checked; from here on the run writes ------------------------------------------
-    images = render(G, Latents(figure.z, figure.y), cfg.batch_size, dev)  # eval mode: no image depends on its batch
+    # eval mode: no image depends on its batch; space=w: figure.z holds w, drawn by G.synthesis
+    images = render(G, Latents(figure.z, figure.y), cfg.batch_size, dev, space=cfg.space)
     image = visuals.tile_rows([[None if i is None else images[i] for i in row] for row in figure.rows])
     out = visuals.save_png(image, run_dir / f"{FIGURES[cfg.mode]}.png")
     files.write_tensors(run_dir / "latents.pt", figure.latents)
     request = {"mode": cfg.mode, "checkpoint": str(Path(cfg.checkpoint).expanduser().resolve()),
                "step": saved.step, "seed": cfg.seed, "pool": len(pool.z),
                "z_file": None if cfg.z_file is None else str(Path(cfg.z_file).expanduser().resolve()),
-               **figure.request}
+               "space": cfg.space, **figure.request}
     files.write_text(run_dir / "request.json", json.dumps(request, indent=2) + "\n")
     from torch.utils.tensorboard import SummaryWriter
 
@@ -169,16 +179,18 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
 # -- arithmetic ----------------------------------------------------------------------------------------
 
 def arithmetic(cfg: DictConfig, pool: Pool, file_groups: dict[str, Tensor], num_classes: int | None,
-               label: int | None) -> Figure:
+               label: int | None, embed: Callable[[Tensor], Tensor] | None = None) -> Figure:
     """One row per group: its exemplars, a blank, the image of its mean z (the means in one column).
     Then the result: its image, a blank, and noise_samples images of result + noise * N(0, I), which
     show whether the concept holds around the result or only at that one point. A conditional model
-    without label= adds a row with the result in every class (style held, class varied)."""
+    without label= adds a row with the result in every class (style held, class varied).
+    embed (space=w): z -> w, and the means, the sum and the noise are taken on the w."""
     terms = parse_expr(cfg.expr)
     signs: dict[str, int] = {}
     for sign, name in terms:  # 'a + a' counts a twice
         signs[name] = signs.get(name, 0) + sign
-    groups, indices = _groups(cfg, list(signs), pool, file_groups)
+    picked, indices = _groups(cfg, list(signs), pool, file_groups)  # z, as picked
+    groups = {name: embed(z) for name, z in picked.items()} if embed else picked
     result = combine(groups, signs)
     noisy = result + cfg.noise * seeded_noise(cfg.noise_samples, len(result), cfg.seed)
 
@@ -201,8 +213,10 @@ def arithmetic(cfg: DictConfig, pool: Pool, file_groups: dict[str, Tensor], num_
     sweep = num_classes is not None and label is None
     if sweep:
         rows.append(add(result[None].expand(num_classes, -1), list(range(num_classes))))
-    latents = {"groups": groups, "signs": signs, "result": result, "noisy": noisy,
+    latents = {"groups": picked, "signs": signs, "result": result, "noisy": noisy,
                "y": (label or 0) if num_classes else None}  # the class of the group and result tiles
+    if embed:  # result and noisy are w; the groups stay z, so this file still serves as a z_file
+        latents.update(space="w", w_groups=groups)
     request = {"expr": str(cfg.expr), "terms": [f"{'+' if s > 0 else '-'}{n}" for s, n in terms],
                "groups": {n: indices[n] for n in groups}, "noise": cfg.noise, "noise_samples": cfg.noise_samples,
                "label": label, "class_sweep": sweep}
@@ -235,10 +249,11 @@ def _groups(cfg: DictConfig, names: list[str], pool: Pool, file_groups: dict[str
 
 # -- interpolation -------------------------------------------------------------------------------------
 
-def interpolation(cfg: DictConfig, pool: Pool, num_classes: int | None, label: int | None) -> Figure:
+def interpolation(cfg: DictConfig, pool: Pool, num_classes: int | None, label: int | None,
+                  embed: Callable[[Tensor], Tensor] | None = None) -> Figure:
     """One row of `steps` images per (from, to) pair, along slerp or lerp. Conditional models: at
     label=, or one row per class; with label_from/label_to the label walks too (z held at from= when
-    to= is not given)."""
+    to= is not given). embed (space=w): the ends mapped to w, the path a straight line between them."""
     walk_label = cfg.label_from is not None or cfg.label_to is not None
     if walk_label:
         if cfg.label_from is None or cfg.label_to is None:
@@ -255,7 +270,10 @@ def interpolation(cfg: DictConfig, pool: Pool, num_classes: int | None, label: i
     if len(stops) != len(starts):
         raise UserError(f"from={_show(cfg['from'])} and to={_show(cfg.to)}: give as many ends as starts, "
                         f"one pair per row")
-    paths = torch.stack([walk(a, b, cfg.steps, cfg.path) for a, b in zip(z_from, z_to)])  # (pairs, steps, z_dim)
+    if embed:
+        z_from, z_to = embed(z_from), embed(z_to)
+    path = _path(cfg)
+    paths = torch.stack([walk(a, b, cfg.steps, path) for a, b in zip(z_from, z_to)])  # (pairs, steps, z_dim or w_dim)
 
     t = torch.linspace(0, 1, cfg.steps)[:, None]
     if walk_label:  # a mix of two one-hot vectors; G mixes embeddings alike
@@ -272,7 +290,9 @@ def interpolation(cfg: DictConfig, pool: Pool, num_classes: int | None, label: i
     y = None if per_row is None else torch.cat(per_row)
     rows = [list(range(r * cfg.steps, (r + 1) * cfg.steps)) for r in range(len(rows_z))]
     latents = {"path": torch.stack(rows_z), "y": None if y is None else y.view(len(rows_z), cfg.steps, *y.shape[1:])}
-    request = {"pairs": [[a, b] for a, b in zip(starts, stops)], "steps": cfg.steps, "path": cfg.path,
+    if embed:
+        latents["space"] = "w"  # the path's points are w
+    request = {"pairs": [[a, b] for a, b in zip(starts, stops)], "steps": cfg.steps, "path": path,
                "label": label, "label_from": cfg.label_from, "label_to": cfg.label_to}
     return Figure(z, y, rows, "interpolation", latents, request)
 
@@ -301,8 +321,31 @@ def _check_settings(cfg: DictConfig) -> None:
             raise UserError(f"{groups[0]}= is a group for mode=interpolate; mode=interpolate takes from= and to=")
         if cfg.steps < 2:
             raise UserError(f"steps={cfg.steps}: a path needs at least 2 steps, its two ends")
-        if cfg.path not in PATHS:
+        if cfg.path is not None and cfg.path not in PATHS:
             raise UserError(f"path={cfg.path}: choose slerp or lerp")
+    if cfg.space not in SPACES:
+        raise UserError(f"space={cfg.space}: choose z (G's input) or w (a style-based G's intermediate latent space)")
+    if cfg.space == "w" and cfg.mode == "interpolate" and cfg.path == "slerp":
+        raise UserError("path=slerp follows the sphere where Gaussian z lie, and W is not Gaussian: with space=w paths "
+                        "are straight lines; drop path= or give path=lerp")
+
+
+def _path(cfg: DictConfig) -> str:
+    """path=, or by default slerp in z (Gaussian z keep their norm along it) and lerp in W: w = mapping(z)
+    is not Gaussian, has no such sphere, and a straight line is the path StyleGAN's paper measures in W."""
+    return cfg.path or ("lerp" if cfg.space == "w" else "slerp")
+
+
+def _space(space: str, G: torch.nn.Module, num_classes: int | None) -> Callable[[Tensor], Tensor] | None:
+    """space=w: the map z -> w = G.mapping(z) that arithmetic and interpolation apply to the picked z;
+    refused on a G without a mapping network, and on a conditional one (whose w would need the class).
+    space=z: None (the z as picked)."""
+    if space == "z":
+        return None
+    require_style(G, f"space={space}", "synthesis")
+    if num_classes:
+        raise UserError(f"space={space}: this generator is conditional and its w depends on the class; use space=z")
+    return lambda z: to_w(G, z)
 
 
 def _check_outputs(run_dir: Path, mode: str) -> None:

@@ -1,4 +1,7 @@
-"""`gan sample checkpoint=PATH`: draw from a trained generator. The checkpoint alone is enough."""
+"""`gan sample checkpoint=PATH`: draw from a trained generator. The checkpoint alone is enough.
+
+A style-based generator (model=stylegan2) also takes truncation=psi (the truncation trick in W) and
+mix= (the style-mixing grid of Karras et al. 2019, figure 3)."""
 
 from __future__ import annotations
 
@@ -16,11 +19,18 @@ from torch import nn
 from gan_cli import build, checkpoint, files, limits, modality, visuals
 from gan_cli.commands import check_seed, typed
 from gan_cli.errors import UserError
-from gan_cli.latent import Latents, generate_batches, render, seeded_latents, total
+from gan_cli.latent import (Latents, generate_batches, render, render_mix, require_style, seeded_latents,
+                            seeded_z, total)
 
 log = logging.getLogger(__name__)
 
 FIX = "free disk space or give another out="  # what a failed write of out= asks of the user
+
+# mix=<name>: the crossover k for a G of num_ws style layers; the row's z gives layers [0, k), the column's
+# [k, num_ws). For StyleGAN2 at 16-64 px (num_ws 6-10: the 4x4 layer, two per finer resolution, the last toRGB)
+# coarse leaves the rows the 4x4 and first 8x8 styles (layout), fine the columns only the last two
+# (the finest resolution's colour and texture), middle splits the layers in half.
+MIX = {"coarse": lambda num_ws: 2, "middle": lambda num_ws: num_ws // 2, "fine": lambda num_ws: num_ws - 2}
 
 
 @dataclass
@@ -40,6 +50,10 @@ class SampleKeys:
     batch_size: int
     input: Optional[str] = None
     direction: Optional[str] = None
+    truncation: float = 1.0
+    mix: Optional[str] = None
+    mix_rows: int = 5
+    mix_cols: int = 6
 
 
 def validate(cfg: DictConfig) -> DictConfig:
@@ -53,12 +67,31 @@ def validate(cfg: DictConfig) -> DictConfig:
     if cfg.nrow is not None and cfg.nrow < 1:
         raise UserError(f"nrow={cfg.nrow} must be at least 1 (tiles per grid row), or null for a square grid")
     check_seed(cfg.seed)
+    if not 0 <= cfg.truncation <= 1:  # NaN too
+        raise UserError(f"truncation={cfg.truncation} must be in [0, 1]: psi of the truncation trick, 1 is off and "
+                        f"0 draws the average image for every z (e.g. truncation=0.7)")
+    if cfg.mix is not None:
+        if cfg.mix not in MIX and not _integer(cfg.mix):
+            raise UserError(f"mix={cfg.mix}: choose coarse, middle, fine, or a layer index k (the rows' z give the "
+                            f"style layers before k, the columns' z the rest)")
+        for key in ("mix_rows", "mix_cols"):
+            if cfg[key] < 1:
+                raise UserError(f"{key}={cfg[key]} must be at least 1 (source images along that side of the grid)")
     return cfg
+
+
+def _integer(text: str) -> bool:
+    return text.strip().lstrip("+-").isdigit()
 
 
 def run(cfg: DictConfig, run_dir: Path) -> Path:
     cfg = validate(cfg)
     saved = checkpoint.Saved.load(cfg.checkpoint, trust=cfg.trust)
+    styles = [s for s, given in ((f"truncation={cfg.truncation}", cfg.truncation != 1),
+                                 (f"mix={cfg.mix}", cfg.mix is not None)) if given]
+    if saved.translates and styles:
+        raise UserError(f"{styles[0]}: this checkpoint's generator translates images (pix2pix, CycleGAN) and has "
+                        f"no z or styles to truncate or mix; drop {styles[0].split('=')[0]}=")
     if saved.translates:  # pix2pix, CycleGAN: the user's images in, not noise
         from gan_cli.commands import translate
 
@@ -67,8 +100,15 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         if cfg[key] is not None:
             raise UserError(f"{key}={cfg[key]}: this checkpoint's generator makes images from noise, not from images "
                             f"(only translation models, pix2pix and CycleGAN, take input= and direction=); drop {key}=")
-    out = Path(cfg.out).expanduser() if cfg.out else run_dir / "samples.png"
+    out = Path(cfg.out).expanduser() if cfg.out else run_dir / ("mixing.png" if cfg.mix is not None else "samples.png")
     kind = out.suffix if out.suffix in (".png", ".pt") else "folder"
+    if cfg.mix is not None:
+        if kind != ".png":
+            raise UserError(f"mix={cfg.mix} draws one .png grid and out={cfg.out} is "
+                            f"{'a folder' if kind == 'folder' else 'a .pt file'}: give out=<name>.png")
+        if cfg.annotate:
+            raise UserError(f"annotate=true numbers the tiles of a sample grid; mix={cfg.mix}'s grid has its sources "
+                            f"in the top row and the left column: drop annotate=")
     if cfg.annotate and kind != ".png":
         raise UserError(f"annotate=true writes on a .png grid, and out={cfg.out} is not one; "
                         f"drop annotate= or give out=<name>.png")
@@ -80,6 +120,19 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         raise UserError(f"out={cfg.out}: 2-D samples go to a .png scatter plot or a .pt file, not single images")
     dev = build.device(cfg.device)
     G = saved.generator(dev, ema=cfg.ema)
+    if cfg.truncation != 1:
+        require_style(G, f"truncation={cfg.truncation}", "truncate")
+    if cfg.mix is not None:
+        require_style(G, f"mix={cfg.mix}", "mix")
+        crossover = check_crossover(cfg.mix, G.num_ws)
+        check_label(cfg.label, G.num_classes)  # refuses label= on an unconditional G
+        check_mix_sizes(cfg, out, shape, G.z_dim)
+        # -- everything is checked; from here on the command draws and writes the grid -----------------
+        mixing(G, dev, out, cfg, crossover)
+        print(f"{cfg.mix_rows} x {cfg.mix_cols} style mixes (mix={cfg.mix}: the rows' z give style layers "
+              f"0-{crossover - 1}, the columns' z layers {crossover}-{G.num_ws - 1}; seed {cfg.seed}, "
+              f"step {saved.step}) -> {out}")
+        return out
     label = check_label(cfg.label, G.num_classes)
     count = total(cfg.n, G.num_classes, label)
     if kind == "folder":
@@ -88,10 +141,10 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
 
     # -- everything is checked; from here on the command samples and writes ---------------------------
     if kind == "folder":
-        stream(G, dev, out, cfg.n, cfg.seed, label, cfg.batch_size)
+        stream(G, dev, out, cfg.n, cfg.seed, label, cfg.batch_size, cfg.truncation)
     else:
         latents = seeded_latents(cfg.n, G.z_dim, cfg.seed, G.num_classes, label)
-        samples = render(G, latents, cfg.batch_size, dev)
+        samples = render(G, latents, cfg.batch_size, dev, truncation=cfg.truncation)
         write(samples, latents, out, nrow=cfg.nrow or latents.nrow, scale=saved.scale,
               labels=z_indices(latents) if cfg.annotate else None)
     print(f"{count} samples (seed {cfg.seed}, step {saved.step}) -> {out}")
@@ -189,13 +242,53 @@ def check_sizes(cfg: DictConfig, out: Path, kind: str, count: int, shape: tuple[
 
 # -- a folder, batch by batch --------------------------------------------------------------------------
 
-def stream(G: nn.Module, dev: torch.device, out: Path, n: int, seed: int, label: int | None, batch_size: int) -> None:
+def stream(G: nn.Module, dev: torch.device, out: Path, n: int, seed: int, label: int | None, batch_size: int,
+           truncation: float = 1.0) -> None:
     """Single PNGs, batch_size at a time: each batch is drawn, written, and let go, so n is bounded by
     the disk, not the memory. File i is the image of the seed's sample i, as in a grid or a .pt file."""
     out.mkdir(parents=True, exist_ok=True)
-    for start, images in generate_batches(G, n, seed, batch_size, dev, label, whole_rows=True):
+    for start, images in generate_batches(G, n, seed, batch_size, dev, label, whole_rows=True, truncation=truncation):
         for i, image in enumerate(images, start):
             visuals.save_png(visuals.image_grid(image[None], nrow=1, padding=0), out / f"{i:05d}.png", fix=FIX)
+
+
+# -- style mixing (Karras et al. 2019, figure 3) --------------------------------------------------------
+
+def check_crossover(mix: str, num_ws: int) -> int:
+    """mix= as the layer k where the columns' styles take over: a name of MIX, or k itself in 1..num_ws-1
+    (0 or num_ws would take every style from one side)."""
+    if mix in MIX:
+        return min(max(MIX[mix](num_ws), 1), num_ws - 1)
+    k = int(mix)
+    if not 1 <= k <= num_ws - 1:
+        raise UserError(f"mix={mix}: this generator has {num_ws} style layers, so a crossover is 1 to {num_ws - 1} "
+                        f"(the rows' z give the layers before it), or say coarse, middle or fine")
+    return k
+
+
+def check_mix_sizes(cfg: DictConfig, out: Path, shape: tuple[int, ...], z_dim: int) -> None:
+    """Refuse a mixing grid that cannot fit, as check_sizes does a sample grid."""
+    tiles = (cfg.mix_rows + 1) * (cfg.mix_cols + 1)
+    tile = 3 * (shape[-2] + 2) * (shape[-1] + 2)
+    each = limits.FLOAT * (math.prod(shape) + 2 * z_dim) + 2 * limits.FLOAT * tile + tile
+    what = f"mix_rows={cfg.mix_rows} x mix_cols={cfg.mix_cols} ({tiles} tiles of {'x'.join(map(str, shape))}) need"
+    limits.check_memory(tiles * each, what, "lower mix_rows= or mix_cols=", purpose=" for one .png grid")
+    limits.check_disk(tiles * tile + 4096, out, what,
+                      "lower mix_rows= or mix_cols=, or give out= on a disk with more room")
+
+
+def mixing(G: nn.Module, dev: torch.device, out: Path, cfg: DictConfig, crossover: int) -> None:
+    """The grid: a blank corner, the columns' images along the top (source B: the seed's z mix_rows to
+    mix_rows + mix_cols - 1), the rows' down the left (source A: z 0 to mix_rows - 1), and in cell (i, j)
+    G.mix(z_A[i], z_B[j], crossover): A's styles before the crossover, B's from it on."""
+    rows, cols = cfg.mix_rows, cfg.mix_cols
+    z = seeded_z(rows + cols, G.z_dim, cfg.seed)
+    z_a, z_b = z[:rows], z[rows:]
+    sources = render(G, Latents(z), cfg.batch_size, dev, truncation=cfg.truncation)  # A's, then B's
+    cells = render_mix(G, z_a.repeat_interleave(cols, dim=0), z_b.repeat(rows, 1), crossover, cfg.batch_size, dev,
+                       truncation=cfg.truncation)  # row-major: (i, j) at i * cols + j
+    grid = [[None, *sources[rows:]], *([sources[i], *cells[i * cols:(i + 1) * cols]] for i in range(rows))]
+    visuals.save_png(visuals.tile_rows(grid), out, fix=FIX)
 
 
 def check_label(label: int | None, num_classes: int | None) -> int | None:

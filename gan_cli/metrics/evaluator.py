@@ -29,6 +29,7 @@ class Settings:
     kid_subset_size: int = 1000
     confident: float = 0.9
     min_share: float = 0.01
+    truncation: float = 1.0  # psi of the truncation trick for a style-based G (1: off)
 
 
 def lower_is_better(metric: str) -> bool:
@@ -73,7 +74,8 @@ class Evaluator:
         self.data, self.spaces, self.s, self.device, self.cache = data, spaces, settings, device, cache
 
     def __call__(self, G: nn.Module) -> dict[str, float]:
-        fake = generate(G, self.s.n, self.s.seed, self.s.batch_size, self.device)  # G in eval mode, then as it was
+        # G in eval mode, then as it was
+        fake = generate(G, self.s.n, self.s.seed, self.s.batch_size, self.device, truncation=self.s.truncation)
         out = {}
         for extractor, wanted in self.spaces.values():
             out.update(measure(self.s, extractor.to(self.device), self.data, fake, wanted, self.device, self.cache))
