@@ -183,3 +183,25 @@ def test_an_unknown_precision_is_refused(tmp_path):
 
     with pytest.raises(UserError, match="train.precision=fp8 is not one of fp32, bf16"):
         run(compose_config(overrides=[*TINY, "train.precision=fp8"]), tmp_path)
+
+
+def test_the_ema_ramps_its_half_life_up_with_the_steps():
+    from torch import nn
+
+    from gan_cli.algorithms.base import Algorithm
+
+    G = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        G.weight.fill_(0.0)
+    algorithm = Algorithm({"G": G}, {}, ema=0.999)
+    algorithm.end_step(None)  # the first update copies G
+    expected = 0.0
+    for n, value in enumerate([1.0, 2.0, 3.0], start=1):
+        with torch.no_grad():
+            G.weight.fill_(value)
+        algorithm.end_step(None)
+        # half-life min(ln 0.5 / ln 0.999, 0.05 n) steps: beta = 0.5 ** (1 / (0.05 n))
+        beta = 0.5 ** (1 / (0.05 * n))
+        expected = beta * expected + (1 - beta) * value
+        torch.testing.assert_close(algorithm.ema.module.weight.item(), expected)
+    assert algorithm.ema.module.weight.item() > 2.99  # it follows G closely this early: 0.999 alone would give 0.006

@@ -3,6 +3,7 @@ per-model train_step): named networks and optimisers, a list of phases, and its 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,24 @@ from gan_cli.data.batch import input_shape_of
 if TYPE_CHECKING:
     from gan_cli.loop import Run
 
+EMA_RAMPUP = 0.05  # StyleGAN2-ADA's ema_rampup: the average's half-life is at most this share of the steps so far
+
 Stats = dict[str, Tensor]  # device scalars under fixed names (loss/d, d/real, began/k, ...): read once per log interval
+
+
+def ramped_ema(decay: float, rampup: float = EMA_RAMPUP):
+    """The update of an exponential moving average of G's weights whose half-life, in steps, is
+    min(ln 0.5 / ln decay, rampup * steps averaged so far), as StyleGAN2-ADA ramps its EMA up
+    (training_loop.py). A fixed decay of 0.999 would still hold 47% of the initial, untrained weights after
+    750 steps, the length of a short CPU run; ramped up, the average follows G closely at first and reaches
+    the full decay after ln 0.5 / ln decay / rampup steps (13,860 for 0.999)."""
+    half_life = math.log(0.5) / math.log(decay) if decay < 1 else math.inf
+
+    def update(ema_params, params, n_averaged) -> None:
+        beta = 0.5 ** (1 / max(min(half_life, float(n_averaged) * rampup), 1e-8))
+        get_ema_multi_avg_fn(beta)(ema_params, params, n_averaged)
+
+    return update
 
 
 @dataclass(frozen=True)
@@ -66,7 +84,7 @@ class Algorithm:
                  ema: float = 0.0):
         self.models, self.optimizers = models, optimizers
         G = models[self.generator]
-        self.ema = AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True) if ema > 0 else None
+        self.ema = AveragedModel(G, multi_avg_fn=ramped_ema(ema), use_buffers=True) if ema > 0 else None
 
     phases: list[Phase] = []
 
