@@ -28,7 +28,8 @@ PROGAN_TINY = [*TINY, "algorithm=progan", "model=progan", "loss=wgan_gp", "loss.
 def test_at_alpha_0_a_new_stage_is_the_previous_one_upsampled(stage):
     torch.manual_seed(0)
     G, D = Generator(16, (3, 32, 32), width=8, max_width=32), Discriminator((3, 32, 32), width=8, max_width=32)
-    z, x = torch.randn(4, 16), torch.randn(4, 3, 32, 32)
+    # at alpha 0 both players deal in the previous stage's images (real ones too, through shown_at)
+    z, x = torch.randn(4, 16), shown_at(torch.randn(4, 3, 32, 32), G.resolutions[stage - 1])
     outputs = []
     for s, alpha in ((stage, 0.0), (stage - 1, 1.0)):
         G.set_stage(s, alpha)
@@ -143,3 +144,15 @@ def test_progan_needs_growing_networks(tmp_path):
     proc = gan("train", *TINY, "algorithm=progan", f"hydra.run.dir={tmp_path}/r", cwd=tmp_path)
     one_line_error(proc, "algorithm=progan grows model=progan", "model=progan")
     assert not (tmp_path / "r").exists()
+
+
+def test_the_critic_gradient_is_taken_at_the_stage_resolution():
+    torch.manual_seed(0)
+    D = Discriminator((1, 32, 32), width=8, max_width=16, minibatch_stddev=0)
+    D.set_stage(0, 1.0)  # 4x4: each pixel of the stage is an 8x8 block of the input
+    low = torch.randn(2, 1, 4, 4, requires_grad=True)
+    (grad_low,) = torch.autograd.grad(D(F.interpolate(low, scale_factor=8.0)).sum(), low)
+    high = F.interpolate(low.detach(), scale_factor=8.0).requires_grad_(True)
+    (grad_high,) = torch.autograd.grad(D(high).sum(), high)
+    # WGAN-GP's ||grad|| is the same whether taken at 4x4 or on the repeated 32x32 image
+    torch.testing.assert_close(grad_high.flatten(1).norm(dim=1), grad_low.flatten(1).norm(dim=1))

@@ -8,7 +8,7 @@ in D's last block (section 3, gan_cli/models/minibatch.py).
 Both networks are built whole, for the data's resolution, and `set_stage(stage, alpha)` says how much of
 them runs (algorithm=progan sets it every step, from the images shown so far). G always returns images at
 the data's resolution, the current stage's pixels repeated (nearest), and D always takes them and
-averages them down to the stage's resolution, which undoes the repetition exactly. So everything around
+takes one pixel of each block, which undoes the repetition exactly. So everything around
 the two (pictures, evaluation, `gan sample`) sees ordinary images at every stage, and a checkpoint keeps
 its stage (in each network's extra state) and samples as it trained.
 
@@ -146,7 +146,12 @@ class Discriminator(Progressive):
         side = x.shape[-1]
         if side != self.resolutions[-1]:
             raise ValueError(f"progan D takes {self.resolutions[-1]} px images, got {side}")
-        x = F.avg_pool2d(x, side // self.resolution) if side > self.resolution else x
+        # one pixel of each block: G's images and the real ones as shown_at gives them are the stage's pixels
+        # repeated, so this is their low-resolution image exactly, and, unlike averaging the block, it leaves
+        # gradients with respect to the input at the stage's scale (averaging would divide their norm by the
+        # block's side, and WGAN-GP's penalty, ||grad|| = 1, would then mean a Lipschitz constant of 8 at 4x4)
+        factor = side // self.resolution
+        x = x[..., ::factor, ::factor] if factor > 1 else x
         h = self.from_rgb[self.stage](x)
         if self.stage:
             h = self.blocks[self.stage - 1](h)
