@@ -269,6 +269,11 @@ def parts(cfg: DictConfig, dev: torch.device) -> Parts:
     input_shape = input_shape_of(source)
     models = {name: network(cfg, name, source.shape, input_shape, source.num_classes).to(dev, memory_format=layout)
               for name in cls.networks(tuple(source.shape), input_shape)}
+    for net in models.values():  # a model made for one algorithm's training (LAPGAN's pyramid of GANs)
+        needs = getattr(net, "trained_by", None)
+        if needs is not None and needs != cls.__name__.lower():
+            raise UserError(f"{type(net).__module__.rsplit('.', 1)[-1]}'s networks are trained by algorithm={needs}, "
+                            f"not algorithm={cls.__name__.lower()}: add algorithm={needs} (or experiment={needs}_mnist)")
     objective = loss(cfg)
     optimizers = {opt: optimizer(cfg, opt.lower(), [p for name in names for p in models[name].parameters()])
                   for opt, names in cls.optimized.items()}

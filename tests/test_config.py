@@ -16,9 +16,9 @@ def options(group: str) -> list[str]:
 
 
 def test_groups_hold_the_documented_options():
-    assert options("model") == ["began", "cdcgan", "cgan", "cyclegan", "dcgan", "mlp", "pix2pix", "progan",
-                                "sngan", "stylegan2"]
-    assert options("algorithm") == ["began", "cyclegan", "gan", "pix2pix", "progan", "stylegan2"]
+    assert options("model") == ["began", "cdcgan", "cgan", "cyclegan", "dcgan", "lapgan", "mlp", "pix2pix",
+                                "progan", "sngan", "stylegan2"]
+    assert options("algorithm") == ["began", "cyclegan", "gan", "lapgan", "pix2pix", "progan", "stylegan2"]
     assert options("loss") == ["hinge", "lsgan", "minimax", "nonsaturating", "wgan", "wgan_gp"]
     assert options("optimizer") == ["adam", "rmsprop", "sgd"]
     assert options("data") == ["cifar10", "edges2fashion", "edges2mnist", "fake", "fashion_mnist", "folder",
@@ -37,8 +37,9 @@ def test_defaults_are_dcgan_nonsaturating_mnist_adam():
     assert {"seed", "device", "resume"} <= set(cfg)
 
 
-# BEGAN's D: tests/test_began.py; the translation models (no z): tests/test_translation.py
-@pytest.mark.parametrize("model", [m for m in options("model") if m not in ("began", "pix2pix", "cyclegan")])
+# BEGAN's D: tests/test_began.py; the translation models (no z): tests/test_translation.py; LAPGAN's pyramid,
+# trained by its own algorithm only: tests/test_lapgan.py
+@pytest.mark.parametrize("model", [m for m in options("model") if m not in ("began", "pix2pix", "cyclegan", "lapgan")])
 @pytest.mark.parametrize("loss", options("loss"))
 @pytest.mark.parametrize("optimizer", options("optimizer"))
 def test_every_model_loss_optimizer_builds(model, loss, optimizer):
@@ -104,7 +105,7 @@ EXPERIMENTS = sorted(p.stem for p in (Path(config_dir()) / "experiment").glob("*
 def test_the_paper_recipes_are_there():
     assert EXPERIMENTS == ["began_mnist", "cdcgan_mnist", "cgan_mnist", "collapse_demo", "cyclegan_horse2zebra",
                            "cyclegan_mnist2digits", "dcgan_cifar10", "failure_demo", "gan_mnist", "gan_toy_ring",
-                           "lsgan_cifar10", "oscillation_demo", "pix2pix_edges2fashion", "pix2pix_edges2mnist",
+                           "lapgan_mnist", "lsgan_cifar10", "oscillation_demo", "pix2pix_edges2fashion", "pix2pix_edges2mnist",
                            "pix2pix_facades", "progan_fashion32", "sngan_cifar10", "stylegan2_fashion32",
                            "tune_dcgan_mnist", "wgan_cifar10", "wgan_gp_cifar10"]  # papers, gallery, a search
 
@@ -129,7 +130,8 @@ def test_every_recipe_composes_names_its_paper_and_builds(experiment):
     cfg = compose_config(overrides=[f"experiment={experiment}", *offline]
                          + ([] if "toy" in experiment else [f"data.resolution={shape}"]))
     parts = build.parts(cfg, torch.device("cpu"))
-    assert parts.G.z_dim == cfg.model.z_dim
+    # LAPGAN's z is its coarsest level's (model.z_dim) followed by the finer levels' noise planes
+    assert getattr(parts.G, "coarse_z", parts.G.z_dim) == cfg.model.z_dim
 
 
 def test_recipes_carry_their_papers_hyperparameters():

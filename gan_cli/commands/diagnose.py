@@ -124,19 +124,27 @@ def format_report(path: Path, report: dict) -> str:
             lines.append(f"verdict: healthy. M_global fell from {b['began/m_global_early']:.3g} to "
                          f"{b['began/m_global']:.3g} (from step {b['from_step']}), k {b['began/k']:.3g}{extra}")
         else:
-            each = [k.removesuffix("/acc_real") for k in b if k.endswith("/acc_real") and k != "acc/real"]
-            per_d = "".join(f"; {d.upper()} {100 * b[d + '/acc_real']:.0f}% and {100 * b[d + '/acc_fake']:.0f}%"
-                            for d in each)
+            per_d = "".join(f"; {name} {real} and {fake}" for name, real, fake in _each_d(b))
             lines.append(f"verdict: healthy. From step {b['from_step']} D is right on {100 * b['acc/real']:.0f}% of "
                          f"real and {100 * b['acc/fake']:.0f}% of fake samples (balance {b['balance']:.2f}{per_d}){extra}")
     else:
         lines.append(f"verdict: {report['verdict'].replace('_', ' ')}")
+        if _each_d(b):  # several Ds (CycleGAN's two, LAPGAN's levels): which one is out of balance
+            lines.append(f"  each D from step {b['from_step']}, right on real / fake: "
+                         + "; ".join(f"{name} {real} / {fake}" for name, real, fake in _each_d(b)))
     for f in report["findings"]:
         lines.append(f"- [{f['severity']}] {f['kind'].replace('_', ' ')}, steps {f['start']}-{f['end']}: {f['summary']}")
         if f["cures"]:
             lines.append("    try: " + "  |  ".join(f"gan train {c}" for c in f["cures"]))
     lines.append(f"written: {path / 'diagnosis.json'}" + (f", {report['figure']}" if report.get("figure") else ""))
     return "\n".join(lines)
+
+
+def _each_d(balance: dict) -> list[tuple[str, str, str]]:
+    """(name, accuracy on real, on fake) of each D of a run with several: D_A, or lapgan/28px."""
+    names = [k.removesuffix("/acc_real") for k in balance if k.endswith("/acc_real") and k != "acc/real"]
+    return [(d.upper() if "/" not in d else d, f"{100 * balance[d + '/acc_real']:.0f}%",
+             f"{100 * balance[d + '/acc_fake']:.0f}%") for d in names]
 
 
 def sweep(cfg: DictConfig, runs: list[Path]) -> dict:

@@ -254,8 +254,9 @@ def balance(s: Series, tail: float, early: float = 0.1) -> dict[str, float]:
     k = max(1, int(len(s) * tail))
     real, fake = _mean(s.get("acc/real")[-k:]), _mean(s.get("acc/fake")[-k:])
     out = {"acc/real": real, "acc/fake": fake, "balance": abs(real - fake), "from_step": s.steps[-k]}
-    # a run with more than one D (CycleGAN's D_A and D_B) logs each one's accuracies beside their means
-    for name in sorted(n for n in s.values if n.endswith("/acc_real") and n.count("/") == 1):
+    # a run with more than one D (CycleGAN's d_a and d_b, LAPGAN's lapgan/<side>px per level) logs each
+    # one's accuracies beside their means
+    for name in sorted(n for n in s.values if n.endswith("/acc_real") and n != "acc/real"):
         each = name.removesuffix("/acc_real")
         out[f"{each}/acc_real"] = _mean(s.get(name)[-k:])
         out[f"{each}/acc_fake"] = _mean(s.get(f"{each}/acc_fake")[-k:])
