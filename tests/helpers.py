@@ -81,6 +81,34 @@ def gan_here(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(["gan", *args], code, out.getvalue(), err.getvalue())
 
 
+def logged(run: Path) -> list[dict]:
+    """A run's metrics.jsonl, one dict per log interval."""
+    import json
+
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def assert_resumes_bit_exact(straight: Path, tmp_path: Path, args: list[str], stop: int, steps: int) -> dict:
+    """Train `args` for `stop` steps, resume to `steps`, and check that every network (its weights and extra
+    state), and the EMA when kept, ends as in `straight`, a run of `args` straight to `steps`, bit for bit
+    on the CPU. Returns the two last checkpoints (straight's, the resumed one's) for further checks."""
+    import torch
+
+    from gan_cli import checkpoint
+
+    first, resumed = tmp_path / "first", tmp_path / "resumed"
+    gan("train", *args, f"train.steps={stop}", f"hydra.run.dir={first}", cwd=tmp_path, check=True)
+    gan("train", f"resume={first}/checkpoints/last.pt", f"train.steps={steps}", f"hydra.run.dir={resumed}",
+        cwd=tmp_path, check=True)
+    a, b = (checkpoint.load(p / "checkpoints" / "last.pt") for p in (straight, resumed))
+    assert b["step"] == steps
+    pairs = [(f"{net}.{k}", w, b["models"][net][k]) for net in a["models"] for k, w in a["models"][net].items()]
+    pairs += [(f"ema.{k}", w, b["ema"][k]) for k, w in (a.get("ema") or {}).items()]
+    for name, x, y in pairs:
+        assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y, name
+    return a, b
+
+
 def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
     """Assert the command failed the way bad input should: exit code 2, one line on stderr naming what
     the needles say, no traceback. Returns the line."""

@@ -14,7 +14,7 @@ from gan_cli.algorithms.began import BEGAN
 from gan_cli.distributed import World
 from gan_cli.errors import UserError
 from gan_cli.loop import Schedule
-from tests.helpers import TINY, gan, one_line_error
+from tests.helpers import TINY, assert_resumes_bit_exact, gan, one_line_error
 
 BEGAN_TINY = [*TINY, "algorithm=began", "model=began", "model.d.embedding=8",
               "algorithm.k_0=0.5", "algorithm.lambda_k=0.01"]  # k starts mid-range and moves: resume must carry it
@@ -186,15 +186,7 @@ def test_training_logs_k_and_m_global_and_keeps_k(straight):
 
 
 def test_resume_is_bit_exact(straight, tmp_path):
-    first, resumed = tmp_path / "first", tmp_path / "resumed"
-    gan("train", *BEGAN_TINY, "train.steps=3", f"hydra.run.dir={first}", cwd=tmp_path, check=True)
-    gan("train", f"resume={first}/checkpoints/last.pt", "train.steps=6", f"hydra.run.dir={resumed}", cwd=tmp_path,
-        check=True)
-    a, b = (checkpoint.load(p / "checkpoints" / "last.pt") for p in (straight, resumed))
-    assert b["step"] == 6
-    for net in ("G", "D"):
-        for name, w in a["models"][net].items():
-            assert torch.equal(w, b["models"][net][name]), f"{net}.{name}"  # bit for bit, on the CPU
+    a, b = assert_resumes_bit_exact(straight, tmp_path, BEGAN_TINY, stop=3, steps=6)
     assert torch.equal(a["algorithm"]["k"], b["algorithm"]["k"])
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
@@ -12,7 +11,7 @@ from gan_cli import checkpoint
 from gan_cli.commands.diagnose import _each_d
 from gan_cli.errors import UserError
 from gan_cli.models.lapgan import Generator, down, pyramid, pyramid_sides, up
-from tests.helpers import TINY, gan, one_line_error
+from tests.helpers import TINY, gan, logged, one_line_error
 
 LAPGAN_TINY = [*TINY, "algorithm=lapgan", "model=lapgan", "model.g.coarse_hidden=16", "model.d.coarse_hidden=8",
                "train.log_every=1"]  # 16 px fake data: levels 16 and 8
@@ -65,7 +64,7 @@ def trained(tmp_path_factory):
 
 
 def test_every_level_trains_and_logs_its_own_d(trained):
-    rows = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    rows = logged(trained)
     last = rows[-1]
     for side in (16, 8):
         assert {f"lapgan/{side}px/acc_real", f"lapgan/{side}px/acc_fake", f"lapgan/{side}px/loss_g"} <= last.keys()
@@ -95,7 +94,7 @@ def test_level_trains_that_level_alone(tmp_path):
     a, b = (checkpoint.load(runs[s] / "checkpoints" / "last.pt")["models"]["G"] for s in (2, 4))
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("levels.0."))  # the finest never moved
     assert not all(torch.equal(a[k], b[k]) for k in a if k.startswith("levels.1."))
-    rows = [json.loads(line) for line in (runs[4] / "metrics.jsonl").read_text().splitlines()]
+    rows = logged(runs[4])
     assert "lapgan/8px/acc_real" in rows[-1] and "lapgan/16px/acc_real" not in rows[-1]
 
 

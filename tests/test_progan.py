@@ -3,7 +3,6 @@ term, and the real command end to end, resumed in the middle of a fade."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -15,7 +14,7 @@ from gan_cli.algorithms.progan import stage_at
 from gan_cli.losses import WGANGP
 from gan_cli.models.equalized import EqualizedConv2d, EqualizedLinear, PixelNorm
 from gan_cli.models.progan import Discriminator, Generator, shown_at
-from tests.helpers import TINY, gan, one_line_error
+from tests.helpers import TINY, assert_resumes_bit_exact, gan, logged, one_line_error
 
 # 16 px fake data: stages 4, 8, 16. Batch 8, so 16 images are 2 steps: stage 0 at steps 0-1, stage 1 fades
 # in at steps 2-3 (alpha 0, 0.5) and is stable at 4-5, stage 2 fades in at 6-7 and trains on from 8.
@@ -102,7 +101,7 @@ def straight(tmp_path_factory):
 
 
 def test_training_grows_and_logs_its_stage(straight):
-    rows = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    rows = logged(straight)
     assert [(r["step"], r["progan/resolution"], r["progan/alpha"]) for r in rows] == [
         (1, 4, 1.0), (2, 4, 1.0), (3, 8, 0.0), (4, 8, 0.5), (5, 8, 1.0), (6, 8, 1.0), (7, 16, 0.0), (8, 16, 0.5)]
     assert {"loss/d", "loss/g", "loss/gp"} <= rows[-1].keys()
@@ -115,19 +114,11 @@ def test_training_grows_and_logs_its_stage(straight):
 
 
 def test_resume_in_the_middle_of_a_fade_is_bit_exact(straight, tmp_path):
-    first, resumed = tmp_path / "first", tmp_path / "resumed"
-    gan("train", *PROGAN_TINY, "train.steps=4", f"hydra.run.dir={first}", cwd=tmp_path, check=True)
-    assert checkpoint.load(first / "checkpoints" / "last.pt")["models"]["G"]["_extra_state"] == \
-        {"stage": 1, "alpha": 0.5}  # stopped half way through 8x8's fade-in
-    gan("train", f"resume={first}/checkpoints/last.pt", "train.steps=8", f"hydra.run.dir={resumed}", cwd=tmp_path,
-        check=True)
-    a, b = (checkpoint.load(p / "checkpoints" / "last.pt") for p in (straight, resumed))
-    for net in ("G", "D"):
-        for name, w in a["models"][net].items():
-            assert (torch.equal(w, b["models"][net][name]) if isinstance(w, torch.Tensor)
-                    else w == b["models"][net][name]), f"{net}.{name}"
-    for name, w in a["ema"].items():
-        assert torch.equal(w, b["ema"][name]) if isinstance(w, torch.Tensor) else w == b["ema"][name], name
+    _, resumed = assert_resumes_bit_exact(straight, tmp_path, PROGAN_TINY, stop=4, steps=8)
+    # stopped half way through 8x8's fade-in (step 3's alpha, 0.5), it went on to 16x16's
+    first = checkpoint.load(tmp_path / "first" / "checkpoints" / "last.pt")
+    assert first["models"]["G"]["_extra_state"] == {"stage": 1, "alpha": 0.5}
+    assert resumed["models"]["G"]["_extra_state"] == {"stage": 2, "alpha": 0.5}
 
 
 def test_sample_draws_at_the_checkpoint_stage(straight, tmp_path):

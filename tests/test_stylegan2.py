@@ -15,7 +15,7 @@ from gan_cli import checkpoint
 from gan_cli.algorithms.stylegan2 import StyleGAN2
 from gan_cli.losses import NonSaturating
 from gan_cli.models.stylegan2 import modulated_conv2d
-from tests.helpers import TINY, gan, one_line_error
+from tests.helpers import TINY, assert_resumes_bit_exact, gan, logged, one_line_error
 
 STYLE_TINY = [*TINY, "algorithm=stylegan2", "model=stylegan2", "model.g.max_width=16", "model.d.max_width=16",
               "model.g.mapping_layers=2", "algorithm.r1_every=2", "algorithm.pl_weight=2", "algorithm.pl_every=3",
@@ -89,7 +89,7 @@ def trained(tmp_path_factory):
 
 
 def test_training_runs_the_lazy_phases_on_their_steps(trained):
-    rows = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    rows = logged(trained)
     # logged after steps 0..5: R1 on even steps, the path length on multiples of 3
     assert [r["step"] - 1 for r in rows if "loss/r1" in r] == [0, 2, 4]
     assert [r["step"] - 1 for r in rows if "loss/pl" in r] == [0, 3]
@@ -100,14 +100,7 @@ def test_training_runs_the_lazy_phases_on_their_steps(trained):
 
 
 def test_resume_is_bit_exact(trained, tmp_path):
-    first, resumed = tmp_path / "first", tmp_path / "resumed"
-    gan("train", *STYLE_TINY, "train.steps=3", f"hydra.run.dir={first}", cwd=tmp_path, check=True)
-    gan("train", f"resume={first}/checkpoints/last.pt", "train.steps=6", f"hydra.run.dir={resumed}", cwd=tmp_path,
-        check=True)
-    a, b = (checkpoint.load(p / "checkpoints" / "last.pt") for p in (trained, resumed))
-    for net in ("G", "D"):
-        for name, w in a["models"][net].items():
-            assert torch.equal(w, b["models"][net][name]), f"{net}.{name}"
+    a, b = assert_resumes_bit_exact(trained, tmp_path, STYLE_TINY, stop=3, steps=6)
     assert torch.equal(a["algorithm"]["pl_mean"], b["algorithm"]["pl_mean"])
 
 
