@@ -60,7 +60,7 @@ def measured(run: Path, psi: float) -> dict | None:
 def evaluate(run: Path, psi: float) -> None:
     if measured(run, psi) is None:
         gan("eval", f"checkpoint={run}/checkpoints/last.pt", *([] if psi == 1 else [f"truncation={psi:g}"]),
-            "device=cpu", f"hydra.run.dir={run}/eval/{key(psi)}")
+            "device=cpu", f"hydra.run.dir={run}/eval/psi{psi:g}")
 
 
 def table(name: str, results: Path, psis: list[float], fill: bool) -> str:

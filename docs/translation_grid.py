@@ -1,6 +1,9 @@
 """Draw a side-by-side of translation checkpoints on the same held-out test inputs: one row per input,
-columns input | each checkpoint's output | target (pix2pix), or input | G(x) | F(G(x)) per checkpoint
-(CycleGAN, both ways). The README's pix2pix and CycleGAN figures come from it.
+columns input | each checkpoint's output | target (pix2pix, SRGAN), or input | G(x) | F(G(x)) per checkpoint
+(CycleGAN, both ways). An input smaller than its target (super-resolution) is shown upsampled to the target's
+size by plain bicubic interpolation: bicubic | SRResNet | SRGAN | original, given an SRResNet checkpoint
+(algorithm.pretrain_steps >= train.steps, or the pretraining's last checkpoint) and an SRGAN one. The
+README's pix2pix, CycleGAN and SRGAN figures come from it.
 
     python docs/translation_grid.py OUT.png CKPT [CKPT ...] [--n 8] [--zoom 4]
 """
@@ -16,6 +19,7 @@ from omegaconf import OmegaConf
 from gan_cli import build, checkpoint, visuals
 from gan_cli.algorithms.translation import translate_all
 from gan_cli.commands.translate import translator_names
+from gan_cli.data.super_resolution import upsample
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -31,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)  # pix2pix's dropout is noise at test time too
     if test.paired:
         x, y, _ = test.pairs(a.n)
-        columns = [x, *[translate_all(s.generator(cpu), x, a.n, cpu) for s in saved], y]
+        columns = [upsample(x, y.shape[-2:]), *[translate_all(s.generator(cpu), x, a.n, cpu) for s in saved], y]
     else:
         (x, _), (b, _) = test.sides(a.n)
         columns = []

@@ -282,9 +282,58 @@ def parts(cfg: DictConfig, dev: torch.device) -> Parts:
 
 def algorithm(cfg: DictConfig, parts: Parts) -> Algorithm:
     """The training algorithm (algorithm=) over the built networks and optimisers. An algorithm takes
-    what its __init__ names: the loss (loss=) and the label count of a conditional model."""
+    what its __init__ names: the loss (loss=), the label count of a conditional model and SRGAN's content
+    network (built only for an algorithm that names it)."""
+    def device_of_g() -> torch.device:
+        return next(iter(parts.G.parameters()), torch.zeros(())).device
+
     return call_with(parts.make, "algorithm", models=parts.models, optimizers=parts.optimizers, loss=parts.loss,
-                     num_classes=parts.data.num_classes if cfg.model.get("conditional", False) else None)
+                     num_classes=parts.data.num_classes if cfg.model.get("conditional", False) else None,
+                     content_network=Lazy(lambda: content_network(cfg, parts.data, device_of_g())))
+
+
+def content_network(cfg: DictConfig, data, device: torch.device) -> nn.Module:
+    """The frozen feature network of SRGAN's content loss (gan_cli/models/srgan.py), by algorithm.content:
+    vgg19 (VGG19's relu5_4: algorithm.vgg_weights, or torchvision's weights from torch's cache or its
+    download), classifier (the data set's own, trained once and cached under <data.root>/classifiers), mse
+    (the pixels), or auto: the first of these three at hand. Logs one line naming the one used."""
+    import logging
+    from pathlib import Path
+
+    from gan_cli.metrics import translation
+    from gan_cli.models import srgan
+
+    log = logging.getLogger(__name__)
+    kind = cfg.algorithm.get("content", "auto")
+    if kind not in ("auto", "vgg19", "classifier", "mse"):
+        raise UserError(f"algorithm.content={kind}: choose auto, vgg19, classifier or mse")
+    if kind in ("classifier", "mse") and cfg.algorithm.get("vgg_weights") is not None:
+        raise UserError(f"algorithm.vgg_weights={cfg.algorithm.vgg_weights} is read with algorithm.content=vgg19 or "
+                        f"auto, and this run has algorithm.content={kind}: drop one of them")
+    why = ""
+    if kind in ("auto", "vgg19"):
+        try:
+            net = srgan.VGGContent(*srgan.vgg_weights(cfg.algorithm.get("vgg_weights")))
+            log.info("content loss: %s", net.description)
+            return net.to(device)
+        except srgan.NoWeights as e:
+            if kind == "vgg19":
+                raise
+            why = f" (VGG19's weights are not at hand: {e.reason}; algorithm.vgg_weights=PATH gives them)"
+    if kind in ("auto", "classifier"):
+        judge = (translation.classifiers(data, split(cfg, "test"), Path(cfg.data.root).expanduser() / "classifiers")["B"]
+                 if data.num_classes and "split" in cfg.data else None)
+        if judge is not None:
+            net = srgan.ClassifierContent(judge.name, judge.net)
+            log.info("content loss: %s%s", net.description, why)
+            return net.to(device)
+        if kind == "classifier":
+            raise UserError(f"algorithm.content=classifier needs the data's own classifier, and data={data.name} has "
+                            f"no labels to train one; use algorithm.content=vgg19 or mse")
+        why = f"{why[:-1]}; no labelled data for a classifier)" if why else " (no labelled data for a classifier)"
+    net = srgan.PixelContent()
+    log.info("content loss: %s%s", net.description, why)
+    return net.to(device)
 
 
 def callbacks(cfg: DictConfig, **context) -> list:
@@ -297,17 +346,27 @@ def callbacks(cfg: DictConfig, **context) -> list:
     return out
 
 
+class Lazy:
+    """A value of call_with's made only for a signature that names it (a feature network worth building
+    only for the algorithm that uses it)."""
+
+    def __init__(self, make):
+        self.make = make
+
+
 def call_with(make, where: str, **available):
-    """make(**the part of `available` its signature names): the runtime objects a config cannot hold."""
+    """make(**the part of `available` its signature names): the runtime objects a config cannot hold. A Lazy
+    value is made when named, and left out of a **kwargs catch-all."""
     import inspect
 
     try:
         accepted = inspect.signature(make).parameters
     except (TypeError, ValueError):  # a built object rather than a _partial_ factory
         return make
+    named = {k: v.make() if isinstance(v, Lazy) else v for k, v in available.items() if k in accepted}
     if any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
-        return make(**available)
+        return make(**{**{k: v for k, v in available.items() if not isinstance(v, Lazy)}, **named})
     try:
-        return make(**{k: v for k, v in available.items() if k in accepted})
+        return make(**named)
     except TypeError as e:
         raise UserError(f"{where}: {first_line(e)}") from None

@@ -25,6 +25,7 @@ class Translation(Algorithm):
     # the stabilisers inside the loss's D objective; G's side is the family's own (L1, cycle, identity)
     stabilisers = frozenset({"loss.label_smoothing", "loss.r1", "loss.r2"})
     paired = True  # whether the algorithm trains on aligned pairs (pix2pix) or on two domains (CycleGAN)
+    upscales = False  # whether G's output is larger than its input (SRGAN) or of its size
     directions: dict[str, str] = {"AtoB": "G"}  # gan sample direction= -> the network that translates so
 
     @classmethod
@@ -39,6 +40,9 @@ class Translation(Algorithm):
             raise UserError(f"data={data.name} is {'paired (pix2pix' if data.paired else 'unpaired (CycleGAN'}'s "
                             f"layout) and algorithm={name} trains on {'pairs' if cls.paired else 'two unaligned domains'}:"
                             f" use algorithm={other} model={other}, or {'an unpaired' if cls.paired else 'a paired'} data set")
+        if tuple(input_shape_of(data)[1:]) != tuple(data.shape[1:]) and not cls.upscales:
+            raise UserError(f"data={data.name} pairs small inputs with larger targets (super-resolution), and "
+                            f"algorithm={name} translates at one size: use algorithm=srgan model=srgan")
 
     @property
     def translators(self) -> dict[str, nn.Module]:

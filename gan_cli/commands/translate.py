@@ -1,7 +1,9 @@
-"""`gan sample checkpoint=C input=DIR|FILE` for a translation model (pix2pix, CycleGAN): the user's own
-images, translated one by one at their own size (the generators are fully convolutional; each says which
-sizes it takes). out= a folder gets one PNG per input under the input's name; out= a .png gets one grid
-of input | output pairs, a row per input."""
+"""`gan sample checkpoint=C input=DIR|FILE` for a translation model (pix2pix, CycleGAN, SRGAN): the user's
+own images, translated one by one at their own size (the generators are fully convolutional; each says which
+sizes and channels it takes). out= a folder gets one PNG per input under the input's name; out= a .png gets
+one grid of input | output pairs, a row per input. A super-resolution model's outputs are its factor
+(G.scale) larger than its inputs; in a grid the input is shown upsampled to the output's size by plain
+bicubic interpolation, the floor the model is meant to beat."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from omegaconf import DictConfig
 
 from gan_cli import checkpoint, limits, visuals
 from gan_cli.data.folder import EXTENSIONS, decode
+from gan_cli.data.super_resolution import upsample
 from gan_cli.errors import UserError, first_line
 
 FIX = "free disk space or give another out="
@@ -39,18 +42,20 @@ def run(cfg: DictConfig, saved: checkpoint.Saved, run_dir: Path, dev: torch.devi
 
     G = saved.generator(dev, ema=cfg.ema, name=directions[direction])
     channels = G.in_shape[0]
-    sizes = [image_size(p) for p in sources]  # from the headers: nothing is decoded before every check
-    for p, (h, w) in zip(sources, sizes):
+    scale = getattr(G, "scale", 1)  # a super-resolution G's factor; a translation keeps the size
+    headers = [image_header(p) for p in sources]  # nothing is decoded before every check
+    sizes = [(h, w) for _, h, w in headers]
+    for p, shape in zip(sources, headers):
         try:
-            G.check_input((channels, h, w))
+            G.check_input(shape)
         except UserError as e:
             raise UserError(f"input {p}: {e}") from None
     if grid and len(set(sizes)) > 1:
         raise UserError(f"out={cfg.out}: the inputs differ in size, and one .png grid needs one size; give a folder "
                         f"out= for one translated PNG per input")
-    check_memory(G, sources, sizes, grid)
-    pngs = ([limits.png_bytes(*grid_size(sizes))] if grid
-            else [limits.file_blocks(limits.png_bytes(h, w)) for h, w in sizes])
+    check_memory(G, sources, sizes, grid, scale)
+    pngs = ([limits.png_bytes(*grid_size(sizes, scale))] if grid
+            else [limits.file_blocks(limits.png_bytes(h * scale, w * scale)) for h, w in sizes])
     limits.check_disk(sum(pngs), out.parent if grid else out, f"{len(sources)} translated images need",
                       "free disk space, or give an out= on a disk with more room")
 
@@ -64,7 +69,7 @@ def run(cfg: DictConfig, saved: checkpoint.Saved, run_dir: Path, dev: torch.devi
             x = read(p, channels)
             y = G(x[None].to(dev)).float().cpu()[0]
             if grid:
-                rows.append([_rgb(x, y.shape[0]), y])
+                rows.append([_rgb(upsample(x[None], y.shape[-2:])[0], y.shape[0]), y])
             else:
                 visuals.save_png(visuals.image_grid(y[None], nrow=1, padding=0), out / f"{p.stem}.png", fix=FIX)
     if grid:
@@ -73,10 +78,12 @@ def run(cfg: DictConfig, saved: checkpoint.Saved, run_dir: Path, dev: torch.devi
     return out
 
 
-def check_memory(G: torch.nn.Module, sources: list[Path], sizes: list[tuple[int, int]], grid: bool) -> None:
+def check_memory(G: torch.nn.Module, sources: list[Path], sizes: list[tuple[int, int]], grid: bool,
+                 scale: int = 1) -> None:
     """Refuse, before decoding, an image too large to translate here: the generator's activations grow
-    with the pixels, at a rate measured on one image of the size it was trained at (every module's output
-    counted, an upper bound); a grid also holds every input and output."""
+    with the input's pixels, at a rate measured on one image of the size it was trained at (every module's
+    output counted, an upper bound); a grid also holds every input and output (scale^2 times the input's
+    pixels each, the input shown at the output's size)."""
     c, h, w = G.in_shape
     counted = []
     hooks = [m.register_forward_hook(lambda _m, _i, o: counted.append(o.numel()) if torch.is_tensor(o) else None)
@@ -90,30 +97,39 @@ def check_memory(G: torch.nn.Module, sources: list[Path], sizes: list[tuple[int,
     per_pixel = sum(counted) / (h * w)
     largest = max(range(len(sizes)), key=lambda i: sizes[i][0] * sizes[i][1])
     pixels = sizes[largest][0] * sizes[largest][1]
-    held = sum(a * b for a, b in sizes) * 8 * limits.FLOAT if grid else 0  # inputs and outputs, RGB at most
+    # inputs and outputs, RGB at most, each at the output's size
+    held = sum(a * b for a, b in sizes) * scale ** 2 * 8 * limits.FLOAT if grid else 0
     name = sources[largest].name
     limits.check_memory(int(per_pixel * pixels * limits.FLOAT) + held,
                         f"translating input {name} ({sizes[largest][1]}x{sizes[largest][0]}) needs",
                         "resize the image smaller" + (", or give a folder out= instead of a grid" if grid else ""))
 
 
-def grid_size(sizes: list[tuple[int, int]]) -> tuple[int, int]:
-    """(height, width) of the input | output grid: a row of two tiles per input, 2 px padding."""
-    h, w = sizes[0]
+def grid_size(sizes: list[tuple[int, int]], scale: int = 1) -> tuple[int, int]:
+    """(height, width) of the input | output grid: a row of two tiles per input, each at the output's size
+    (scale times the input's), 2 px padding."""
+    h, w = sizes[0][0] * scale, sizes[0][1] * scale
     return 2 + len(sizes) * (h + 2), 2 + 2 * (w + 2)
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) from the file's header, or one line when it is not an image."""
+def image_header(path: Path) -> tuple[int, int, int]:
+    """(channels, height, width) from the file's header, or one line when it is not an image. Channels: 1 for
+    grey (with or without alpha, 8 or 16 bits, a palette of greys), 3 for colour (alpha left out)."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
             w, h = im.size
+            if im.mode in ("P", "PA"):
+                palette = im.getpalette() or []
+                grey = bool(palette) and all(r == g == b for r, g, b in zip(*[iter(palette)] * 3))
+                channels = 1 if grey else 3
+            else:
+                channels = 1 if len([b for b in im.getbands() if b not in ("A", "a")]) == 1 else 3
     except Exception as e:  # noqa: BLE001 - whatever Pillow raises, the file is not an image it can read
         raise UserError(f"input {path} is not an image Pillow can read ({type(e).__name__}: {first_line(e)}); "
                         f"give PNG or JPEG files") from None
-    return h, w
+    return channels, h, w
 
 
 def translator_names(saved: checkpoint.Saved) -> dict[str, str]:

@@ -20,6 +20,8 @@ The built-in sets need no download beyond MNIST and Fashion-MNIST (`make data`):
   sources of the ten digits (other writers, another scanner, 8x8 pixels of 17 grey levels), framed the
   way MNIST frames its digits so that only the style differs: a 20x20 box centred in 28x28.
 - paired_folder, unpaired_folder: pix2pix's and CycleGAN's folder layouts (translation_folders.py).
+- super_resolution (super_resolution.py): pairs whose input is the target downsampled by 2 or 4, the A
+  side smaller than the B side (PairedData's input_resolution).
 """
 
 from __future__ import annotations
@@ -64,22 +66,30 @@ def jitter(images: list[Tensor], side: int, flip: bool, generator: torch.Generat
     """A random side x side window of each row, mirrored left-right at random when `flip`: one window and
     one flip per row, the same for every tensor in `images` (a pair's input and target). The windows are
     drawn on the CPU from `generator` and gathered on the images' own device in one torch.gather (several
-    times quicker than advanced indexing or a loop over the rows)."""
-    n, load, device = len(images[0]), images[0].shape[-1], images[0].device
+    times quicker than advanced indexing or a loop over the rows). A tensor smaller than the others
+    (super-resolution's inputs) can only be mirrored, not windowed: it gets the same flips, whole."""
+    n, load, device = len(images[0]), max(x.shape[-1] for x in images), images[0].device
     if load == side and not flip:
         return images
+    if load > side and any(x.shape[-1] != load for x in images):
+        raise ValueError("a random window needs every tensor of a pair at one size")
     # only the n draws cross to the device: the (n, side * side) offsets are made there
     corner = (torch.randint(0, load - side + 1, (2, n), generator=generator) if load > side
               else torch.zeros(2, n, dtype=torch.long))
     mirror = torch.rand(n, 1, generator=generator) < 0.5 if flip else None
     top, left = corner.to(device)
-    steps = torch.arange(side, device=device)
-    window = (steps[:, None] * load + steps).view(1, -1)  # the flat offsets of the window at the top left
-    if mirror is not None:
-        window = torch.where(mirror.to(device), (steps[:, None] * load + steps.flip(0)).view(1, -1), window)
-    flat = ((top * load + left)[:, None] + window).unsqueeze(1)  # (n, 1, side * side)
-    return [x.reshape(n, x.shape[1], load * load).gather(2, flat.expand(-1, x.shape[1], -1))
-            .view(n, x.shape[1], side, side) for x in images]
+    out = []
+    for x in images:
+        held = x.shape[-1]
+        cut = side if held == load else held  # a smaller tensor: whole (load == side, so no window)
+        steps = torch.arange(cut, device=device)
+        window = (steps[:, None] * held + steps).view(1, -1)  # the flat offsets of the window at the top left
+        if mirror is not None:
+            window = torch.where(mirror.to(device), (steps[:, None] * held + steps.flip(0)).view(1, -1), window)
+        flat = ((top * held + left)[:, None] + window).unsqueeze(1)  # (n, 1, cut * cut)
+        out.append(x.reshape(n, x.shape[1], held * held).gather(2, flat.expand(-1, x.shape[1], -1))
+                   .view(n, x.shape[1], cut, cut))
+    return out
 
 
 def _orders(n: int, batch_size: int, seed: int, start: int, device: torch.device,
@@ -102,7 +112,8 @@ def _jitter_generator(seed: int, index: int, stream: int) -> torch.Generator:
 
 
 class _Translation:
-    """What both kinds share: two domains of square uint8 images held at the load side, seen at `resolution`."""
+    """What both kinds share: two domains of square uint8 images held at the load side, seen at `resolution`
+    (the A side at `input_resolution` when it is smaller: super-resolution's inputs, held whole)."""
 
     paired: bool
     scale = 1.0  # DataSource protocol: images have no units of their own and no known modes
@@ -110,11 +121,15 @@ class _Translation:
     std: float | None = None
 
     def __init__(self, name: str, domain_a: TensorData, domain_b: TensorData, resolution: int, flip: bool,
-                 num_classes: int | None):
-        for domain in (domain_a, domain_b):
+                 num_classes: int | None, input_resolution: int | None = None):
+        self.input_resolution = resolution if input_resolution is None else input_resolution
+        for domain, side in ((domain_a, self.input_resolution), (domain_b, resolution)):
             h, w = domain.shape[1:]
-            if h != w or h < resolution:
-                raise ValueError(f"{domain.name}: images of {h}x{w} cannot give square {resolution}px crops")
+            if h != w or h < side:
+                raise ValueError(f"{domain.name}: images of {h}x{w} cannot give square {side}px crops")
+        if self.input_resolution != resolution and (domain_a.shape[-1], domain_b.shape[-1]) != (
+                self.input_resolution, resolution):
+            raise ValueError(f"{name}: inputs of another size than the targets are held whole, not cropped")
         self.name, self.domain_a, self.domain_b = name, domain_a, domain_b
         self.resolution, self.flip, self.num_classes = resolution, flip, num_classes
 
@@ -124,7 +139,7 @@ class _Translation:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return (self.domain_a.shape[0], self.resolution, self.resolution)
+        return (self.domain_a.shape[0], self.input_resolution, self.input_resolution)
 
     @property
     def modality(self) -> modality.Modality:
@@ -138,13 +153,15 @@ class _Translation:
         idx = torch.randperm(len(self.domain_b), generator=torch.Generator().manual_seed(seed))[:n]
         return self._centre(self.domain_b.samples[idx])
 
-    def _centre(self, images: Tensor) -> Tensor:
-        top = (images.shape[-1] - self.resolution) // 2
-        return to_unit_range(images[..., top:top + self.resolution, top:top + self.resolution].contiguous())
+    def _centre(self, images: Tensor, side: int | None = None) -> Tensor:
+        side = self.resolution if side is None else side
+        top = (images.shape[-1] - side) // 2
+        return to_unit_range(images[..., top:top + side, top:top + side].contiguous())
 
     def _side(self, domain: TensorData, n: int | None) -> tuple[Tensor, Tensor | None]:
         labels = None if domain.labels is None else domain.labels[:n]
-        return self._centre(domain.samples[:n]), labels
+        side = self.input_resolution if domain is self.domain_a else self.resolution
+        return self._centre(domain.samples[:n], side), labels
 
 
 class PairedData(_Translation):
@@ -153,10 +170,12 @@ class PairedData(_Translation):
     paired = True
 
     def __init__(self, name: str, domain_a: TensorData, domain_b: TensorData, resolution: int,
-                 flip: bool = False, num_classes: int | None = None):
+                 flip: bool = False, num_classes: int | None = None, input_resolution: int | None = None):
+        """input_resolution: the A side's, when smaller than the targets' (super-resolution: held whole,
+        mirrored with its target, never windowed); None: resolution."""
         if len(domain_a) != len(domain_b):
             raise ValueError(f"{name}: {len(domain_a)} inputs but {len(domain_b)} targets")
-        super().__init__(name, domain_a, domain_b, resolution, flip, num_classes)
+        super().__init__(name, domain_a, domain_b, resolution, flip, num_classes, input_resolution)
 
     def __len__(self) -> int:
         return len(self.domain_b)

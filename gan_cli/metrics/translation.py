@@ -7,7 +7,10 @@ Paired (pix2pix), against each input's own target:
 - `fd_<target>_cnn`: the Frechet distance between the outputs and the test targets in the target domain's
   classifier features (gan_cli/metrics/classifier.py), which says whether outputs look like the domain
   whatever their pixel error;
-- `class_preserved`: the share of outputs the target domain's classifier assigns to the input's class.
+- `class_preserved`: the share of outputs the target domain's classifier assigns to the input's class;
+- super-resolution (inputs smaller than their targets): each of these again, `bicubic_` prefixed, for the
+  inputs upsampled by plain bicubic interpolation: the floor a model has to beat (measured once: it does not
+  change from one evaluation to the next).
 Unpaired (CycleGAN), in each direction: `fd_<domain>_cnn` against that domain's test images,
 `label_preserved_AtoB` / `_BtoA` (the translation keeps the digit), and `cycle_l1_A` = |F(G(a)) - a|,
 `cycle_l1_B` = |G(F(b)) - b|.
@@ -30,6 +33,7 @@ from gan_cli.metrics.evaluator import Settings
 from gan_cli.metrics.features import ClassifierFeatures, extract
 
 log = logging.getLogger(__name__)
+BICUBIC = "bicubic_"  # the prefix of super-resolution's floor: the same measures of bicubic upsampling
 
 
 def classifiers(train, test, cache_dir: Path) -> dict[str, ClassifierFeatures | None]:
@@ -62,13 +66,15 @@ class TranslationEvaluator:
                  device: torch.device):
         self.test, self.features, self.s, self.device = test, features, settings, device
         self._real: dict[str, Tensor] = {}  # each feature space's features of the real test images
+        self._floor: dict[str, float] | None = None  # super-resolution: bicubic upsampling's measures
 
     @property
     def names(self) -> list[str]:
         """The measures this data gets, in the order they are reported."""
         a, b = self.features["A"], self.features["B"]
         if self.test.paired:
-            return ([f"fd_{b.name}", "class_preserved"] if b is not None else []) + ["l1", "psnr", "ssim"]
+            names = ([f"fd_{b.name}", "class_preserved"] if b is not None else []) + ["l1", "psnr", "ssim"]
+            return names + ([f"{BICUBIC}{m}" for m in names] if self.upscales else [])
         out = []
         for net, key in ((b, "AtoB"), (a, "BtoA")):
             if net is not None:
@@ -90,11 +96,27 @@ class TranslationEvaluator:
             for g, mode in zip(nets, modes):
                 g.train(mode)
 
+    @property
+    def upscales(self) -> bool:
+        """Whether the inputs are smaller than their targets (super-resolution)."""
+        return tuple(self.test.input_shape[1:]) != tuple(self.test.shape[1:])
+
     def paired(self, G: nn.Module) -> dict[str, float]:
+        x, y, labels = self.test.pairs(self.s.n)
+        out = self.against(translate_all(G, x, self.s.batch_size, self.device), y, labels)
+        if self.upscales:
+            if self._floor is None:
+                from gan_cli.data.super_resolution import upsample
+
+                floor = self.against(upsample(x, y.shape[-2:]), y, labels)
+                self._floor = {f"{BICUBIC}{k}": v for k, v in floor.items()}
+            out.update(self._floor)
+        return out
+
+    def against(self, out_: Tensor, y: Tensor, labels: Tensor | None) -> dict[str, float]:
+        """The paired measures of outputs against their targets y."""
         from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-        x, y, labels = self.test.pairs(self.s.n)
-        out_ = translate_all(G, x, self.s.batch_size, self.device)
         fake01, real01 = (out_.clamp(-1, 1) + 1) / 2, (y + 1) / 2
         out = {"l1": float((out_ - y).abs().mean()),
                "psnr": float(peak_signal_noise_ratio(fake01, real01, data_range=1.0, dim=(1, 2, 3))),
