@@ -7,7 +7,9 @@ each run's samples/ (the last step_*.png).
                                       [--results outputs/bench/cpu_budget_models] [--table-only]
 
 Sets: `style`, ProGAN and StyleGAN2 against DCGAN on Fashion-MNIST at 32x32, 10 minutes each (issue 16);
-`lapgan`, LAPGAN against DCGAN on MNIST and on Fashion-MNIST at 32x32, 5 minutes each (issue 17).
+`lapgan`, LAPGAN against DCGAN on MNIST and on Fashion-MNIST at 32x32, 5 minutes each (issue 17); `srgan`,
+x4 super-resolution of Fashion-MNIST (7 -> 28 px), SRResNet (MSE alone) against SRGAN, 5 minutes each, with
+plain bicubic upsampling as the floor (issue 17).
 A recipe whose run finished under --results/<set> is not trained again, and an evaluation already in its
 metrics.json is not repeated, so the tables can be filled over several sittings. The thread count is the
 environment's (OMP_NUM_THREADS); it is printed with the tables, since the steps done depend on it."""
@@ -24,13 +26,17 @@ from pathlib import Path
 from gan_cli.files import fresh_dir
 
 FASHION32 = ["data=fashion_mnist", "data.resolution=32"]
-SETS = {
+GENERATION = ("fd_", "precision_", "recall_", "classes_covered")  # the data's own: fd_mnist_cnn, ...
+SUPER_RESOLUTION = ("psnr", "ssim", "fd_", "class_preserved")
+SETS = {  # name: (minutes, recipes, measures)
     "style": (10, {"dcgan": FASHION32, "progan": ["experiment=progan_fashion32"],
-                   "stylegan2": ["experiment=stylegan2_fashion32"]}),
+                   "stylegan2": ["experiment=stylegan2_fashion32"]}, GENERATION),
     "lapgan": (5, {"dcgan_mnist": [], "lapgan_mnist": ["experiment=lapgan_mnist"],
-                   "dcgan_fashion32": FASHION32, "lapgan_fashion32": ["experiment=lapgan_mnist", *FASHION32]}),
+                   "dcgan_fashion32": FASHION32, "lapgan_fashion32": ["experiment=lapgan_mnist", *FASHION32]},
+               GENERATION),
+    "srgan": (5, {"srresnet": ["experiment=srgan_fashion", "algorithm.pretrain_steps=100000000"],
+                  "srgan": ["experiment=srgan_fashion"]}, SUPER_RESOLUTION),
 }
-MEASURES = ("fd_", "precision_", "recall_", "classes_covered")  # the data's own: fd_mnist_cnn, ...
 
 
 def gan(*args: str) -> subprocess.CompletedProcess:
@@ -64,7 +70,7 @@ def evaluate(run: Path, psi: float) -> None:
 
 
 def table(name: str, results: Path, psis: list[float], fill: bool) -> str:
-    minutes, recipes = SETS[name]
+    minutes, recipes, measures = SETS[name]
     rows, header = [], None
     for recipe, overrides in recipes.items():
         run = results / name / recipe
@@ -81,7 +87,10 @@ def table(name: str, results: Path, psis: list[float], fill: bool) -> str:
             if report is None:
                 continue
             metrics = report["metrics"]
-            names = [next(m for m in metrics if m.startswith(prefix)) for prefix in MEASURES]
+            names = [next(m for m in metrics if m.startswith(prefix)) for prefix in measures]
+            if "bicubic_psnr" in metrics and not any(r.startswith("| bicubic") for r in rows):  # the floor
+                rows.append("| bicubic (no training) | 1 | | | " + " | ".join(f"{metrics['bicubic_' + m]:.3g}"
+                                                                           for m in names) + " |")
             rows.append(f"| {recipe} | {psi:g} | {result['step']} | {result['final']['perf/img_per_s']:.0f} | "
                         + " | ".join(f"{metrics[m]:.3g}" for m in names) + " |")
             header = header or "| recipe | truncation | steps | img/s at the end | " + " | ".join(names) + " |"
