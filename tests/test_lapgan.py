@@ -124,3 +124,13 @@ def test_the_finest_d_judges_a_whole_image_through_its_pyramid():
     x = torch.randn(2, 1, 16, 16)
     low = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2.0, mode="bilinear", align_corners=False)
     torch.testing.assert_close(D(x), D.levels[0](x - low, low))
+
+
+def test_diagnose_suggests_only_cures_the_algorithm_takes():
+    from gan_cli.diagnose.detectors import applicable
+
+    cures = ["model.z_dim=200", "loss.r1=1", "loss.feature_matching=true", "loss=wgan_gp"]
+    lapgan = {"algorithm": {"_target_": "gan_cli.algorithms.lapgan.LAPGAN"}}
+    assert applicable(lapgan, cures) == ["model.z_dim=200", "loss.r1=1", "loss=wgan_gp"]
+    assert applicable({"algorithm": {"_target_": "gan_cli.algorithms.gan.GAN"}}, cures) == cures
+    assert applicable({"algorithm": {"_target_": "os.system"}}, cures) == cures  # a stranger's target: not imported

@@ -245,7 +245,24 @@ def detect(s: Series, config: dict, thresholds: dict) -> list[Finding]:
         if t is None:  # a run resumed from before this detector: its config's thresholds lack it
             continue
         findings += detector(s, config, t)
+    for f in findings:
+        f.cures = applicable(config, f.cures)
     return sorted(findings, key=lambda f: (SEVERITY[f.severity], f.start))
+
+
+def applicable(config: dict, cures: list[str]) -> list[str]:
+    """The cures the run's algorithm would take: a stabiliser it refuses (feature matching with LAPGAN,
+    whose levels have no loss of G's to replace) is not suggested. Only a shipped algorithm class is
+    imported: a run's config is someone's file."""
+    from gan_cli.build import STABILISERS
+
+    target = config.get("algorithm", {}).get("_target_", "")
+    if not isinstance(target, str) or not targets.allowed(target):
+        return cures
+    from hydra.utils import get_class
+
+    takes = getattr(get_class(target), "stabilisers", frozenset())
+    return [c for c in cures if all(k not in STABILISERS or k in takes for k in (p.split("=")[0] for p in c.split()))]
 
 
 def balance(s: Series, tail: float, early: float = 0.1) -> dict[str, float]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gan_cli.diagnose.detectors import R1, Finding, wgan_gp
+from gan_cli.diagnose.detectors import R1, Finding, applicable, wgan_gp
 
 
 @dataclass
@@ -57,8 +57,8 @@ def mode_collapse(probes: list[Probe], config: dict, t: dict) -> list[Finding]:
     # dimension, 4/10 classes) a wider z made it healthy (9/10); feature matching reached 6/10, WGAN-GP 5/10;
     # spectral norm, minibatch stddev and unrolling 5 stayed at 3/10, minibatch discrimination at 5/10 let D
     # win outright. On oscillation_demo's collapsed ring, R1 made it healthy where a wider z did not
-    cures = ([f"model.z_dim={max(2 * z_dim, 64)}"] if z_dim else []) + [R1, "loss.feature_matching=true",
-                                                                        wgan_gp(config)]
+    cures = applicable(config, ([f"model.z_dim={max(2 * z_dim, 64)}"] if z_dim else [])
+                       + [R1, "loss.feature_matching=true", wgan_gp(config)])
     return [Finding(
         "mode_collapse", "high" if flags[-1] else "medium", probes[first].step, bad[-1].step,
         f"at step {worst.step} samples are {100 * worst.diversity:.0f}% as diverse as real data, "
