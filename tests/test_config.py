@@ -134,8 +134,7 @@ def test_every_recipe_composes_names_its_paper_and_builds(experiment):
     cfg = compose_config(overrides=[f"experiment={experiment}", *offline]
                          + ([] if "toy" in experiment else [f"data.resolution={shape}"]))
     parts = build.parts(cfg, torch.device("cpu"))
-    # LAPGAN's z is its coarsest level's (model.z_dim) followed by the finer levels' noise planes
-    assert getattr(parts.G, "coarse_z", parts.G.z_dim) == cfg.model.z_dim
+    assert parts.G.z_dim == cfg.model.z_dim
 
 
 def test_recipes_carry_their_papers_hyperparameters():

@@ -59,9 +59,10 @@ class LAPGAN(Algorithm):
         self.phases = [Phase("d", self.d_step), Phase("g", self.g_step)]
 
     def _noise(self, run: Run, k: int, n: int) -> Tensor:
-        """Level k's noise: z_K for the coarsest, a plane (N, 1, s, s) for the others."""
+        """Level k's noise: z_K for the coarsest, a plane (N, 1, s, s) for the others, from the run's stream
+        (sampling draws the planes from z_K instead: Generator.noise_planes)."""
         if k == len(self.G.sides) - 1:
-            return run.z(n, self.G.coarse_z)
+            return run.z(n, self.G.z_dim)
         side = self.G.sides[k]
         return run.z(n, side * side).view(n, 1, side, side)
 

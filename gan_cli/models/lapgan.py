@@ -15,13 +15,16 @@ filters open beyond "blurs and decimates" and "smooths and expands".
 
 Sampling runs the cascade (eq. 2): I~_K = G_K(z_K), then I~_k = u(I~_{k+1}) + G_k(z_k, u(I~_{k+1})).
 
-For the rest of the runner the cascade is one generator, `Generator(z)`: z is the coarsest level's z_K
-followed by each finer level's noise plane, flattened, coarse to fine, so `gan sample`, `gan eval` and
-`gan latent-arithmetic` (whose arithmetic acts on z_K and on the planes alike) work on it unchanged.
-The discriminators are one module too, `Discriminator.levels`."""
+For the rest of the runner the cascade is one generator, `Generator(z)` with z the coarsest level's z_K:
+each finer level's noise plane is drawn from a random generator seeded by the sample's own z_K, so one z
+always gives one image, whatever its batch, and `gan sample`, `gan eval` and `gan latent-arithmetic` (whose
+arithmetic then acts on z_K, the latent that sets an image's layout) work on it unchanged. Training draws
+the planes from the run's noise stream instead (gan_cli/algorithms/lapgan.py). The discriminators are one
+module too, `Discriminator.levels`."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 
@@ -109,31 +112,35 @@ class Generator(nn.Module):
     trained_by = "lapgan"  # level by level (gan_cli/algorithms/lapgan.py); build refuses another algorithm
 
     def __init__(self, z_dim: int, shape: Sequence[int], width: int = 32, coarse_hidden: int = 600):
-        """z_dim: the coarsest level's z (the noise planes of the finer levels come after it in z);
-        width: channels of each finer level's G; coarse_hidden: units of the coarsest G's two ReLU layers."""
+        """z_dim: the coarsest level's z; width: channels of each finer level's G; coarse_hidden: units of the
+        coarsest G's two ReLU layers."""
         super().__init__()
         require_positive("model.g", z_dim=z_dim, width=width, coarse_hidden=coarse_hidden)
         channels, resolution = square_image(shape, "lapgan")
         self.sides = pyramid_sides(resolution)  # finest first
         coarsest = self.sides[-1]
-        self.coarse_z, self.num_classes = z_dim, None
-        self.z_dim = z_dim + sum(s * s for s in self.sides[:-1])  # z_K, then each finer level's plane
+        self.z_dim, self.num_classes = z_dim, None
         # levels[k] for k < K make high-pass images; levels[K] the coarsest image
         self.levels = nn.ModuleList([LevelGenerator(channels, width) for _ in self.sides[:-1]]
                                     + [mlp.Generator(z_dim, (channels, coarsest, coarsest), coarse_hidden)])
 
-    def split(self, z: Tensor) -> list[Tensor]:
-        """z (N, z_dim) -> [noise planes (N, 1, s, s) finest first ..., z_K (N, coarse_z)]."""
-        sizes = [self.coarse_z] + [s * s for s in reversed(self.sides[:-1])]
-        parts = list(z.split(sizes, dim=1))
-        planes = [p.view(-1, 1, s, s) for p, s in zip(parts[1:], reversed(self.sides[:-1]))]
-        return list(reversed(planes)) + [parts[0]]
+    def noise_planes(self, z: Tensor) -> list[Tensor]:
+        """Each finer level's noise plane (N, 1, s, s), finest first, for z_K (N, z_dim): sample i's planes come
+        from a generator seeded by a hash of z_i's bytes, so they are a fixed function of z_i alone and, for
+        different z, independent N(0, 1) draws."""
+        planes: list[list[Tensor]] = [[] for _ in self.sides[:-1]]
+        for row in z.detach().float().cpu():
+            digest = hashlib.blake2b(row.numpy().tobytes(), digest_size=8).digest()
+            generator = torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+            for k, side in enumerate(self.sides[:-1]):
+                planes[k].append(torch.randn(1, side, side, generator=generator))
+        return [torch.stack(p).to(z.device, z.dtype) for p in planes]
 
     def cascade(self, z: Tensor) -> list[tuple[Tensor, Tensor, Tensor]]:
         """Each level's (low-pass, generated high-pass, sum), coarsest first; the coarsest's low-pass and
         high-pass are zeros and its sum the generated I_K. The last sum is the sample."""
-        noise = self.split(z)
-        image = self.levels[-1](noise[-1])
+        noise = self.noise_planes(z) + [z]
+        image = self.levels[-1](z)
         steps = [(torch.zeros_like(image), torch.zeros_like(image), image)]
         for k in reversed(range(len(self.sides) - 1)):
             low = up(image)
