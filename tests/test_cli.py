@@ -29,7 +29,7 @@ def test_cfg_job_prints_the_composed_config(tmp_path):
 
 
 BAD_TRAIN = [
-    (["model=resnet9000"], "Available options in 'model': began, cdcgan, cgan, cyclegan, dcgan, mlp, pix2pix, sngan"),
+    (["model=resnet9000"], "Available options in 'model': began, cdcgan, cgan, cyclegan, dcgan, lapgan, mlp, pix2pix, progan, sngan, srgan, stylegan2"),
     (["train.stepz=3"], "Key 'stepz' is not in struct"),
     (["optimizer.d.lr=0"], "optimizer.d.lr=0 must be positive"),
     (["optimizer.g.lr=-1e-3"], "optimizer.g.lr=-0.001 must be positive"),
