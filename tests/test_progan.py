@@ -147,3 +147,15 @@ def test_the_critic_gradient_is_taken_at_the_stage_resolution():
     (grad_high,) = torch.autograd.grad(D(high).sum(), high)
     # WGAN-GP's ||grad|| is the same whether taken at 4x4 or on the repeated 32x32 image
     torch.testing.assert_close(grad_high.flatten(1).norm(dim=1), grad_low.flatten(1).norm(dim=1))
+
+
+@pytest.mark.parametrize("stage", [{"stage": 9, "alpha": 0.5}, {"stage": 1, "alpha": float("nan")}, "x"])
+def test_a_crafted_stage_in_a_checkpoint_is_one_line(straight, tmp_path, stage):
+    state = checkpoint.load(straight / "checkpoints" / "last.pt")
+    state["models"]["G"]["_extra_state"] = stage
+    state["ema"]["module._extra_state"] = stage
+    crafted = tmp_path / "crafted.pt"
+    torch.save(state, crafted)
+    proc = gan("sample", f"checkpoint={crafted}", "n=2", f"out={tmp_path}/s.png", "device=cpu", cwd=tmp_path)
+    one_line_error(proc, "crafted.pt", "generator")
+    assert not (tmp_path / "s.png").exists()

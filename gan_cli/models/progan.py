@@ -80,10 +80,14 @@ class Progressive(nn.Module):
         return {"stage": self.stage, "alpha": self.alpha}
 
     def set_extra_state(self, state: Any) -> None:
+        # a crafted or damaged checkpoint: RuntimeError, which checkpoint.load_weights turns into one line
         if not (isinstance(state, dict) and isinstance(state.get("stage"), int)
                 and isinstance(state.get("alpha"), float)):
             raise RuntimeError(f"progan stage {state!r} is not {{'stage': int, 'alpha': float}}")
-        self.set_stage(state["stage"], state["alpha"])
+        try:
+            self.set_stage(state["stage"], state["alpha"])
+        except ValueError as e:  # a stage this network does not have, or an alpha outside [0, 1] (NaN too)
+            raise RuntimeError(f"progan stage out of range: {e}") from None
 
 
 class Generator(Progressive):
