@@ -58,13 +58,6 @@ class Pix2Pix(Translation):
         self._pair: tuple[Tensor, Tensor, Tensor] | None = None  # (x, y, G(x)) of this step, shared by both phases
         self.phases = ([Phase("d", self.d_step)] if lambda_gan > 0 else []) + [Phase("g", self.g_step)]
 
-    def forward(self, run: Run) -> tuple[Tensor, Tensor, Tensor]:
-        batch = run.next_batch()
-        x, y = batch.inputs, batch.targets
-        with autocast(x, run.schedule.precision):
-            fake = self.G(x)
-        return x, y, fake
-
     def d_step(self, run: Run) -> Stats:
         # max_D  E[log D(x, y)] + E[log(1 - D(x, G(x)))]
         x, y, fake = self._pair = self.forward(run)

@@ -84,13 +84,6 @@ class SRGAN(Translation):
         self._measured: Stats | None = None  # pretraining: this step's measures ({} on most steps; None: none yet)
         self.phases = [Phase("d", self.d_step), Phase("g", self.g_step)]
 
-    def forward(self, run: Run) -> tuple[Tensor, Tensor, Tensor]:
-        batch = run.next_batch()
-        x, y = batch.inputs, batch.targets
-        with autocast(x, run.schedule.precision):
-            fake = self.G(x)
-        return x, y, fake
-
     def pretraining(self, run: Run) -> bool:
         return run.step < self.pretrain_steps
 

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from gan_cli import visuals
 from gan_cli.algorithms.base import Algorithm
 from gan_cli.errors import UserError
+from gan_cli.steps import autocast
 from gan_cli.data.batch import input_shape_of
 
 if TYPE_CHECKING:
@@ -48,6 +49,15 @@ class Translation(Algorithm):
     def translators(self) -> dict[str, nn.Module]:
         """direction -> the network that translates so (G's EMA when kept)."""
         return {d: self.sampler if name == self.generator else self.models[name] for d, name in self.directions.items()}
+
+    def forward(self, run: Run) -> tuple[Tensor, Tensor, Tensor]:
+        """The next batch of pairs and G's translations: (x, y, G(x)), shared by a step's D and G phases
+        (pix2pix, SRGAN)."""
+        batch = run.next_batch()
+        x, y = batch.inputs, batch.targets
+        with autocast(x, run.schedule.precision):
+            fake = self.models[self.generator](x)
+        return x, y, fake
 
     def sources(self, run: Run, n: int) -> list[Tensor]:
         """The picture's rows come from these fixed training images: the first n of each side."""
