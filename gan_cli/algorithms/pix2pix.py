@@ -55,22 +55,16 @@ class Pix2Pix(Translation):
         self.num_classes = None  # the pairs' labels are for evaluation only
         self.lambda_l1, self.lambda_gan = lambda_l1, lambda_gan
         loss.check(self.D)
-        self._pair: tuple[Tensor, Tensor, Tensor] | None = None  # (x, y, G(x)) of this step, shared by both phases
         self.phases = ([Phase("d", self.d_step)] if lambda_gan > 0 else []) + [Phase("g", self.g_step)]
 
     def d_step(self, run: Run) -> Stats:
         # max_D  E[log D(x, y)] + E[log(1 - D(x, G(x)))]
         x, y, fake = self._pair = self.forward(run)
-        with autocast(x, run.schedule.precision):
-            loss_d, stats = self.loss.d_loss(self.D, y, fake.detach(), x)
-        stats["grad_norm/d"] = update(self.optimizers["D"], loss_d, [self.D], run.world.average_gradients)
-        self.loss.after_d_step(self.D)
-        return {"loss/d": loss_d.detach(), **stats}
+        return self.d_update(run, y, fake, x)
 
     def g_step(self, run: Run) -> Stats:
         # min_G  -E[log D(x, G(x))] + lambda E[|y - G(x)|_1]
-        x, y, fake = self._pair if self._pair is not None else self.forward(run)
-        self._pair = None
+        x, y, fake = self.take_pair(run)
         l1 = (y.float() - fake.float()).abs().mean()
         stats = {"pix2pix/l1": l1.detach()}
         loss_g = self.lambda_l1 * l1

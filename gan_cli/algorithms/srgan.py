@@ -80,7 +80,6 @@ class SRGAN(Translation):
         self.content_scale = self.content.scale if content_scale is None else float(content_scale)
         loss.check(self.D)
         self.log_every = log_every
-        self._pair: tuple[Tensor, Tensor, Tensor] | None = None  # (x, y, G(x)) of this step, shared by both phases
         self._measured: Stats | None = None  # pretraining: this step's measures ({} on most steps; None: none yet)
         self.phases = [Phase("d", self.d_step), Phase("g", self.g_step)]
 
@@ -95,15 +94,10 @@ class SRGAN(Translation):
             due = self._measured is None or (self.log_every > 0 and run.step % self.log_every == 0)
             self._measured = self.measure(y, fake, run) if due else {}
             return {k: v for k, v in self._measured.items() if k in DS}
-        with autocast(x, run.schedule.precision):
-            loss_d, stats = self.loss.d_loss(self.D, y, fake.detach(), None)
-        stats["grad_norm/d"] = update(self.optimizers["D"], loss_d, [self.D], run.world.average_gradients)
-        self.loss.after_d_step(self.D)
-        return {"loss/d": loss_d.detach(), **stats}
+        return self.d_update(run, y, fake, None)
 
     def g_step(self, run: Run) -> Stats:
-        x, y, fake = self._pair if self._pair is not None else self.forward(run)
-        self._pair = None
+        x, y, fake = self.take_pair(run)
         mse = (fake.float() - y.float()).square().mean()
         if self.pretraining(run):
             # min_G  mean (y - G(x))^2                                     (SRResNet, eq. 4)

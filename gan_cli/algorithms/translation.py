@@ -10,9 +10,9 @@ import torch
 from torch import Tensor, nn
 
 from gan_cli import visuals
-from gan_cli.algorithms.base import Algorithm
+from gan_cli.algorithms.base import Algorithm, Stats
 from gan_cli.errors import UserError
-from gan_cli.steps import autocast
+from gan_cli.steps import autocast, update
 from gan_cli.data.batch import input_shape_of
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ class Translation(Algorithm):
     paired = True  # whether the algorithm trains on aligned pairs (pix2pix) or on two domains (CycleGAN)
     upscales = False  # whether G's output is larger than its input (SRGAN) or of its size
     directions: dict[str, str] = {"AtoB": "G"}  # gan sample direction= -> the network that translates so
+    _pair: tuple[Tensor, Tensor, Tensor] | None = None  # (x, y, G(x)) of this step, from D's phase to G's
 
     @classmethod
     def check_data(cls, data) -> None:
@@ -58,6 +59,21 @@ class Translation(Algorithm):
         with autocast(x, run.schedule.precision):
             fake = self.models[self.generator](x)
         return x, y, fake
+
+    def take_pair(self, run: Run) -> tuple[Tensor, Tensor, Tensor]:
+        """This step's (x, y, G(x)) as D's phase left it in self._pair, or a fresh one when D did not run."""
+        pair = self._pair if self._pair is not None else self.forward(run)
+        self._pair = None
+        return pair
+
+    def d_update(self, run: Run, real: Tensor, fake: Tensor, condition: Tensor | None) -> Stats:
+        """One update of self.D by loss= on real images against G's translations (pix2pix's D also sees the
+        input as its condition; SRGAN's none)."""
+        with autocast(real, run.schedule.precision):
+            loss_d, stats = self.loss.d_loss(self.D, real, fake.detach(), condition)
+        stats["grad_norm/d"] = update(self.optimizers["D"], loss_d, [self.D], run.world.average_gradients)
+        self.loss.after_d_step(self.D)
+        return {"loss/d": loss_d.detach(), **stats}
 
     def sources(self, run: Run, n: int) -> list[Tensor]:
         """The picture's rows come from these fixed training images: the first n of each side."""
