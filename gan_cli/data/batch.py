@@ -22,6 +22,7 @@ class Batch:
     inputs: Tensor | None = None  # (N, C', H', W') source images of a translation or a super-resolution pair
     targets: Tensor | None = None  # (N, C, H, W) the paired targets of `inputs`
     text: list[str] | None = None  # N captions
+    attributes: Tensor | None = None  # (N, k) 0./1. measured attributes, above their threshold (data.attributes)
 
     def __len__(self) -> int:
         return len(self.images)

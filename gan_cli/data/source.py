@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from gan_cli import modality
+from gan_cli.attributes.table import Attributes
 from gan_cli.data.batch import Batch
 from gan_cli.errors import UserError
 
@@ -41,7 +42,7 @@ class TensorData:
     std: float | None = None
 
     def __init__(self, name: str, samples: Tensor, labels: Tensor | None = None,
-                 num_classes: int | None = None, scale: float = 1.0):
+                 num_classes: int | None = None, scale: float = 1.0, attributes: Attributes | None = None):
         if len(samples) == 0:
             raise UserError(f"data={name} holds no samples")
         self.name = name
@@ -49,6 +50,7 @@ class TensorData:
         self.labels = labels
         self.num_classes = num_classes
         self.scale = scale  # multiply samples by this to get the data's own units (toy mixtures)
+        self.attributes = attributes  # measured attributes of every sample (data.attributes), or None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -65,12 +67,14 @@ class TensorData:
         per_epoch = batches_per_epoch(len(self), batch_size, self.name)
         samples = self.samples.to(device)
         labels = None if self.labels is None else self.labels.to(device)
+        binary = None if self.attributes is None else self.attributes.binary.to(device)
         epoch, k = divmod(start, per_epoch)
         while True:
             order = epoch_order(len(self), seed, epoch).to(device)
             for i in range(k, per_epoch):
                 idx = order[i * batch_size:(i + 1) * batch_size]
-                yield Batch(to_unit_range(samples[idx]), None if labels is None else labels[idx])
+                yield Batch(to_unit_range(samples[idx]), None if labels is None else labels[idx],
+                            attributes=None if binary is None else binary[idx])
             epoch, k = epoch + 1, 0
 
     def first(self, n: int) -> Tensor:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from gan_cli.attributes import table
 from gan_cli.data.source import TensorData
 from gan_cli.errors import UserError
 
@@ -26,8 +28,11 @@ SUPPORTED = ("MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100")
 
 
 def load(dataset: str, root: str, resolution: int | None = None, split: str = "train",
-         download: bool = True) -> TensorData:
-    """dataset: a torchvision.datasets class name (MNIST, FashionMNIST, CIFAR10)."""
+         download: bool = True, attributes: Sequence[str] = (), thresholds: Mapping[str, float] | None = None,
+         limit: int | None = None) -> TensorData:
+    """dataset: a torchvision.datasets class name (MNIST, FashionMNIST, CIFAR10). attributes: Morpho-MNIST
+    measures each batch carries, binarised at `thresholds` or the split's medians. limit: the first
+    `limit` images only (a smaller set to measure and train on)."""
     import torchvision
 
     if dataset not in SUPPORTED:
@@ -40,7 +45,18 @@ def load(dataset: str, root: str, resolution: int | None = None, split: str = "t
     if resolution and resolution != images.shape[-1]:
         images = resize(images, resolution)
     labels = torch.as_tensor(ds.targets, dtype=torch.long)
-    return TensorData(dataset.lower(), images.contiguous(), labels, num_classes=len(ds.classes))
+    if limit is not None:
+        if limit < 1:
+            raise UserError(f"data.limit={limit} must be at least 1 (or null for the whole split)")
+        images, labels = images[:limit], labels[:limit]
+    measures = None
+    if attributes:
+        key = f"{dataset.lower()}-{split}-{images.shape[-1]}px"
+        measures = table.attributes(images, attributes, Path(root).expanduser() / "attributes", key, thresholds)
+    elif thresholds:
+        raise UserError(f"data.thresholds={dict(thresholds)} binarise data.attributes, which is empty; "
+                        f"set data.attributes=[{','.join(thresholds)}]")
+    return TensorData(dataset.lower(), images.contiguous(), labels, num_classes=len(ds.classes), attributes=measures)
 
 
 def resize(images: torch.Tensor, side: int) -> torch.Tensor:
