@@ -63,13 +63,18 @@ class ImageFiles(torch.utils.data.Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int):
+        return self.decoded(i)[0], 0  # unlabelled
+
+    def decoded(self, i: int) -> tuple[torch.Tensor, int]:
+        """File i's pixels, uint8 (C, H, W), and the index of the file they came from: i, or the stand-in's
+        when file i does not decode (data=attribute_folder reads that file's attributes with its pixels)."""
         n, stand_ins, reason = len(self.files), 0, "found broken earlier"
         for k in range(n):
             j = (i + k * self.stride) % n
             if self.broken[j]:
                 continue
             try:
-                return self._read(j), 0  # uint8 (C, H, W); unlabelled
+                return self._read(j), j
             except Exception as e:  # noqa: BLE001 - Pillow reports damaged data as OSError, SyntaxError,
                 # struct.error, ValueError...: all mean this file cannot be used; the warning names the error
                 self.broken[j] = True
@@ -136,9 +141,17 @@ def _lab_to_srgb():
 
 
 def load(root: str, resolution: int = 64, channels: int = 3, num_workers: int = 2) -> LoaderData:
+    files = image_files(root, resolution, channels, num_workers)
+    return LoaderData("folder", ImageFiles(readable(files, root), resolution, channels),
+                      (channels, resolution, resolution), num_workers=num_workers)
+
+
+def image_files(root: str, resolution: int, channels: int, num_workers: int, data: str = "folder") -> list[Path]:
+    """The image files under `root` by extension, sorted (their headers unread), once the settings that
+    every folder loader shares are checked."""
     path = Path(root).expanduser()
     if not path.is_dir():
-        raise UserError(f"data.root={root} is not a directory; point data=folder at a folder of images")
+        raise UserError(f"data.root={root} is not a directory; point data={data} at a folder of images")
     if channels not in (1, 3):
         raise UserError(f"data.channels={channels}: choose 1 (grey) or 3 (RGB)")
     if resolution <= 0:
@@ -149,11 +162,10 @@ def load(root: str, resolution: int = 64, channels: int = 3, num_workers: int = 
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
     if not files:
         raise UserError(f"data.root={root} holds no images ({', '.join(sorted(EXTENSIONS))})")
-    return LoaderData("folder", ImageFiles(_images(files, root), resolution, channels),
-                      (channels, resolution, resolution), num_workers=num_workers)
+    return files
 
 
-def _images(files: list[Path], root: str) -> list[Path]:
+def readable(files: list[Path], root: str) -> list[Path]:
     """The files whose header Pillow can read; the others are named in one warning."""
     from PIL import Image
 

@@ -91,6 +91,7 @@ class LoaderData:
 
     centers: Tensor | None = None  # no known modes
     std: float | None = None
+    attributes: Attributes | None = None  # as TensorData's (data=attribute_folder sets them)
 
     def __init__(self, name: str, dataset: torch.utils.data.Dataset, shape: Sequence[int],
                  num_workers: int = 2, num_classes: int | None = None):
@@ -115,9 +116,16 @@ class LoaderData:
         return len(self.dataset)
 
     def batches(self, batch_size: int, device: torch.device, seed: int, start: int = 0) -> Iterator[Batch]:
+        pin = device.type == "cuda"
+        for _, x, y in self.loaded(batch_size, seed, start, pin):
+            yield Batch(to_unit_range(x.to(device, non_blocking=pin)), y.to(device) if self.num_classes else None)
+
+    def loaded(self, batch_size: int, seed: int, start: int, pin: bool) -> Iterator[tuple[int, Tensor, Tensor]]:
+        """(epoch, x, y) of batch `start` onwards, as the DataLoader collates the dataset's pairs, on the host:
+        a source whose dataset returns more than a label in y (attribute_folder: the file's index) builds
+        its own Batch from them."""
         per_epoch = batches_per_epoch(len(self), batch_size, self.name)
         epoch, k = divmod(start, per_epoch)
-        pin = device.type == "cuda"
         while True:
             order = epoch_order(len(self), seed, epoch)[k * batch_size:per_epoch * batch_size].tolist()
             loader = torch.utils.data.DataLoader(
@@ -125,7 +133,7 @@ class LoaderData:
                 pin_memory=pin, drop_last=True, persistent_workers=False)
             try:
                 for x, y in loader:
-                    yield Batch(to_unit_range(x.to(device, non_blocking=pin)), y.to(device) if self.num_classes else None)
+                    yield epoch, x, y
             except UserError as e:
                 raise UserError(self._worker_message(e)) from None
             epoch, k = epoch + 1, 0
