@@ -39,13 +39,34 @@ def scatter(fake: Tensor | None, real: Tensor | None = None, scale: float = 1.0,
     lim = 1.05 * scale
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
     ax.legend(loc="upper right", fontsize=8, markerscale=3)
+    return _pixels(fig)
+
+
+def curve(x: Tensor, mean: Tensor, std: Tensor, xlabel: str, ylabel: str, title: str) -> Tensor:
+    """A measured curve, mean +- one std at each x, as a (3, H, W) picture."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=100)
+    ax.plot(x, mean, "o-", c="tab:blue")
+    ax.fill_between(x, mean - std, mean + std, color="tab:blue", alpha=0.2, linewidth=0)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    return _pixels(fig)
+
+
+def _pixels(fig) -> Tensor:
+    """A matplotlib figure's canvas as (3, H, W) in [0, 1]; the figure is closed."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     fig.canvas.draw()
     rgba = torch.frombuffer(bytearray(fig.canvas.buffer_rgba()), dtype=torch.uint8)
     w, h = fig.canvas.get_width_height()
     plt.close(fig)
     return rgba.view(h, w, 4)[..., :3].permute(2, 0, 1).float() / 255
-
 
 
 def save_png(image: Tensor, path: Path, fix: str = files.FIX) -> Path:

@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -32,15 +32,16 @@ from gan_cli.errors import UserError, first_line
 from gan_cli.latent import (BLOCK, PATHS, Latents, combine, lerp, parse_expr, render, require_style, seeded_noise,
                             seeded_z, to_w, walk)
 
-MODES = ("arithmetic", "interpolate")
+MODES = ("arithmetic", "interpolate", "concept")
 SPACES = ("z", "w")
 # This command's own keys. The groups live under groups:, and `name=[...]` on the command line is short
 # for `+groups.name=[...]` (shorthand below), so that `a=[3,17,40]` reads as the paper's example.
 SETTINGS = frozenset({"checkpoint", "mode", "seed", "pool", "expr", "groups", "z_file", "noise", "noise_samples",
                       "from", "to", "steps", "path", "label", "label_from", "label_to", "ema", "device",
-                      "batch_size", "space", "trust", "hydra"})
+                      "batch_size", "space", "trust", "hydra", "concept", "strengths", "concept_pool",
+                      "concept_share", "concept_rows", "concept_probe"})
 INTERPOLATE_ONLY = ("from", "to", "label_from", "label_to")
-FIGURES = {"arithmetic": "arithmetic", "interpolate": "interpolation"}  # mode -> the figure's file name
+FIGURES = {"arithmetic": "arithmetic", "interpolate": "interpolation", "concept": "concept"}  # mode -> the figure's file name
 _OVERRIDE = re.compile(r"(?P<op>\+\+|\+|~)?(?P<key>[A-Za-z_][\w-]*(\.[\w-]+)*)(?P<rest>=.*|$)", re.S)
 
 
@@ -88,6 +89,12 @@ class LatentKeys:
     batch_size: int
     groups: Dict[str, Any]
     space: str = "z"
+    concept: Optional[str] = None
+    strengths: List[float] = field(default_factory=lambda: [-2.0, -1.0, 0.0, 1.0, 2.0])
+    concept_pool: int = 2000
+    concept_share: float = 0.25
+    concept_rows: int = 8
+    concept_probe: int = 256
 
 
 @dataclass
@@ -128,6 +135,8 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     if cfg.checkpoint is None:
         raise UserError("checkpoint= is required, e.g. gan latent-arithmetic "
                         "checkpoint=outputs/train/<date>/<time>/checkpoints/last.pt a=[3,17,40] b=[5,8,22] c=[1,9,30]")
+    if cfg.concept is not None and cfg.mode == "arithmetic":  # concept= names its own mode
+        cfg.mode = "concept"
     _check_settings(cfg)
     _check_outputs(run_dir, cfg.mode)
     saved = checkpoint.Saved.load(cfg.checkpoint, trust=cfg.trust)
@@ -149,7 +158,14 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
     file_z, file_groups = _read_z_file(cfg.z_file, z_dim)
     _check_sizes(cfg, run_dir, z_dim, saved.shape, num_classes, label, file_z, file_groups)
     pool = Pool(file_z, True) if file_z is not None else Pool(seeded_z(cfg.pool, z_dim, cfg.seed), False)
-    if cfg.mode == "arithmetic":
+    if cfg.mode == "concept":
+        if file_z is not None or file_groups:
+            raise UserError(f"z_file={cfg.z_file}: a concept direction is found from the seed's own samples; drop z_file=")
+        if saved.shape[0] != 1:
+            raise UserError(f"concept={cfg.concept}: Morpho-MNIST measures grey digits, and this model makes "
+                            f"{saved.shape[0]}-channel images; concept= needs a model trained on digits (data=mnist)")
+        figure, curve = concept(cfg, G, dev, z_dim, saved.shape, num_classes, label, embed)
+    elif cfg.mode == "arithmetic":
         figure = arithmetic(cfg, pool, file_groups, num_classes, label, embed)
     else:
         if file_groups:
@@ -168,6 +184,8 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
                "z_file": None if cfg.z_file is None else str(Path(cfg.z_file).expanduser().resolve()),
                "space": cfg.space, **figure.request}
     files.write_text(run_dir / "request.json", json.dumps(request, indent=2) + "\n")
+    if cfg.mode == "concept":
+        visuals.save_png(curve, run_dir / "concept_curve.png")
     from torch.utils.tensorboard import SummaryWriter
 
     with SummaryWriter(log_dir=str(run_dir)) as writer:
@@ -247,6 +265,63 @@ def _groups(cfg: DictConfig, names: list[str], pool: Pool, file_groups: dict[str
     return groups, picked
 
 
+# -- concept directions ----------------------------------------------------------------------------------
+
+def concept(cfg: DictConfig, G: torch.nn.Module, dev: torch.device, z_dim: int, shape: tuple[int, ...],
+            num_classes: int | None, label: int | None, embed: Callable[[Tensor], Tensor] | None
+            ) -> tuple[Figure, Tensor]:
+    """The direction of a measured attribute (gan_cli.concepts): G draws concept_pool samples of the seed,
+    Morpho-MNIST measures them, and the mean latent of the top concept_share minus that of the bottom
+    share is the direction. concept_probe new z (the seed's next ones) are moved along it by each strength
+    and measured again: the curve says whether the direction is the concept. The figure: concept_rows of
+    those z, one column per strength. Conditional models: the classes in turn, or label= for all."""
+    from gan_cli import concepts
+    from gan_cli.attributes import morpho
+
+    column = morpho.NAMES.index(cfg.concept)
+    total = cfg.concept_pool + cfg.concept_probe
+    z = seeded_z(total, z_dim, cfg.seed)
+    y = None
+    if num_classes:
+        y = torch.full((total,), label) if label is not None else torch.arange(total) % num_classes
+    latents = embed(z) if embed else z
+
+    def measured(v: Tensor, classes: Tensor | None) -> Tensor:
+        return morpho.measure(render(G, Latents(v, classes), cfg.batch_size, dev, space=cfg.space))[:, column]
+
+    pool, probe = latents[:cfg.concept_pool], latents[cfg.concept_pool:]
+    y_pool, y_probe = (None, None) if y is None else (y[:cfg.concept_pool], y[cfg.concept_pool:])
+    found = concepts.direction(pool, measured(pool, y_pool), cfg.concept_share)
+    strengths = torch.tensor(list(cfg.strengths), dtype=torch.float32)
+    moved = concepts.sweep(probe, found.vector, strengths)  # (S, P, d)
+    values = measured(moved.flatten(0, 1), None if y_probe is None else y_probe.repeat(len(strengths)))
+    values = values.view(len(strengths), -1)
+    means = values.nanmean(dim=1)
+    stds = (values - means[:, None]).pow(2).nanmean(dim=1).sqrt()
+    rising = concepts.monotonic(means)
+    for s, m in zip(strengths.tolist(), means.tolist()):
+        print(f"strength {s:+.2f}: mean {cfg.concept} {m:.3f}")
+    print(f"{cfg.concept} {'rises' if rising else 'does NOT rise'} monotonically along the direction "
+          f"(groups of {found.count}: {found.low:.3f} low, {found.high:.3f} high)")
+
+    rows_n = min(cfg.concept_rows, cfg.concept_probe)
+    shown = moved[:, :rows_n].transpose(0, 1).flatten(0, 1)  # row r: probe z r at each strength
+    shown_y = None if y_probe is None else y_probe[:rows_n].repeat_interleave(len(strengths))
+    rows = [list(range(r * len(strengths), (r + 1) * len(strengths))) for r in range(rows_n)]
+    latents_out = {"direction": found.vector, "strengths": strengths, "probe": probe[:rows_n],
+                   "measured": values}
+    if embed:
+        latents_out["space"] = "w"
+    request = {"concept": cfg.concept, "strengths": strengths.tolist(), "concept_pool": cfg.concept_pool,
+               "concept_share": cfg.concept_share, "concept_probe": cfg.concept_probe,
+               "group_means": {"low": found.low, "high": found.high, "count": found.count},
+               "measured_mean": means.tolist(), "measured_std": stds.tolist(), "monotonic": rising, "label": label}
+    unit = " (radians)" if cfg.concept == "slant" else ""
+    picture = visuals.curve(strengths, means, stds, "strength along the direction", f"measured {cfg.concept}{unit}",
+                            f"{cfg.concept}: mean of {cfg.concept_probe} samples per strength")
+    return Figure(shown, shown_y, rows, "concept", latents_out, request), picture
+
+
 # -- interpolation -------------------------------------------------------------------------------------
 
 def interpolation(cfg: DictConfig, pool: Pool, num_classes: int | None, label: int | None,
@@ -303,6 +378,11 @@ def _check_settings(cfg: DictConfig) -> None:
     """The ranges of the (typed) settings."""
     if cfg.mode not in MODES:
         raise UserError(f"mode={cfg.mode}: choose one of {', '.join(MODES)}")
+    if cfg.mode == "concept":
+        _check_concept(cfg)
+        return
+    if cfg.concept is not None:
+        raise UserError(f"concept={cfg.concept} is its own mode (mode=concept); drop mode={cfg.mode} or concept=")
     for key in ("pool", "batch_size"):
         if cfg[key] < 1:
             raise UserError(f"{key}={cfg[key]} must be at least 1")
@@ -330,6 +410,32 @@ def _check_settings(cfg: DictConfig) -> None:
                         "are straight lines; drop path= or give path=lerp")
 
 
+def _check_concept(cfg: DictConfig) -> None:
+    from gan_cli.attributes import morpho
+
+    if cfg.concept is None:
+        raise UserError(f"mode=concept needs concept=, a measure of the samples: one of {', '.join(morpho.NAMES)}")
+    if cfg.concept not in morpho.NAMES:
+        raise UserError(f"concept={cfg.concept} is not a measured attribute; choose one of {', '.join(morpho.NAMES)}")
+    groups = [k for k, v in cfg.groups.items() if v is not None]
+    for key in ("from", "to", "label_from", "label_to", *groups):
+        if (cfg.groups.get(key) if key in groups else cfg[key]) is not None:
+            raise UserError(f"{key}= is for mode={'arithmetic' if key in groups else 'interpolate'}; "
+                            f"concept= finds its direction from the samples' measures")
+    for key in ("concept_pool", "concept_probe", "concept_rows", "batch_size"):
+        if cfg[key] < 1:
+            raise UserError(f"{key}={cfg[key]} must be at least 1")
+    if not 0 < cfg.concept_share <= 0.5:
+        raise UserError(f"concept_share={cfg.concept_share}: the share of the pool in each group, high and low, "
+                        f"must be in (0, 0.5]")
+    if cfg.concept_pool * cfg.concept_share < 1:
+        raise UserError(f"concept_pool={cfg.concept_pool} x concept_share={cfg.concept_share} leaves no sample in a "
+                        f"group; raise concept_pool=")
+    if not cfg.strengths or any(not math.isfinite(s) for s in cfg.strengths):
+        raise UserError(f"strengths={list(cfg.strengths)}: give finite multiples of the direction, e.g. [-2,-1,0,1,2]")
+    check_seed(cfg.seed)
+
+
 def _path(cfg: DictConfig) -> str:
     """path=, or by default slerp in z (Gaussian z keep their norm along it) and lerp in W: w = mapping(z)
     is not Gaussian, has no such sphere, and a straight line is the path StyleGAN's paper measures in W."""
@@ -351,7 +457,7 @@ def _space(space: str, G: torch.nn.Module, num_classes: int | None) -> Callable[
 def _check_outputs(run_dir: Path, mode: str) -> None:
     """The files this run writes must be new: a run directory the user names (hydra.run.dir=...) may
     hold an earlier run's figure, or files of their own, under the same names."""
-    for name in (f"{FIGURES[mode]}.png", "latents.pt", "request.json"):
+    for name in (f"{FIGURES[mode]}.png", "latents.pt", "request.json", *(["concept_curve.png"] if mode == "concept" else [])):
         if (run_dir / name).exists():
             raise UserError(f"{run_dir / name} exists (an earlier run's, or yours) and is not written over: choose "
                             f"another hydra.run.dir, or leave it out for a new directory per run")
@@ -365,7 +471,15 @@ def _check_sizes(cfg: DictConfig, run_dir: Path, z_dim: int, shape: tuple[int, .
         blocks = -(-cfg.pool // BLOCK) * BLOCK  # seeded_z draws whole blocks
         limits.check_memory(blocks * z_dim * limits.FLOAT, f"pool={cfg.pool} z of size {z_dim} need",
                             "lower pool= (indices run from 0 to pool - 1)")
-    if cfg.mode == "arithmetic":
+    if cfg.mode == "concept":
+        rows, cols = min(cfg.concept_rows, cfg.concept_probe), len(cfg.strengths)
+        images = rows * cols
+        measured = cfg.concept_pool + cfg.concept_probe * len(cfg.strengths)
+        limits.check_memory(measured * limits.FLOAT * (math.prod(shape) + z_dim + 1),
+                            f"concept_pool={cfg.concept_pool} and {len(cfg.strengths)} x concept_probe={cfg.concept_probe} "
+                            f"samples to measure need", "lower concept_pool= or concept_probe=")
+        fix = "lower concept_rows= or give fewer strengths="
+    elif cfg.mode == "arithmetic":
         given = [v for v in cfg.groups.values() if v is not None]
         sizes = [len(v) if isinstance(v, ListConfig) else 1 for v in given] + [len(v) for v in file_groups.values()]
         sweep = bool(num_classes) and label is None
