@@ -10,7 +10,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from omegaconf import DictConfig
@@ -50,10 +50,13 @@ class SampleKeys:
     batch_size: int
     input: Optional[str] = None
     direction: Optional[str] = None
+    text: Any = None  # text-to-image: a caption or a list of them (gan_cli/commands/sample_text.py)
     truncation: float = 1.0
     mix: Optional[str] = None
     mix_rows: int = 5
     mix_cols: int = 6
+    edit: Optional[str] = None
+    intensity: float = 1.0
 
 
 def validate(cfg: DictConfig) -> DictConfig:
@@ -67,6 +70,9 @@ def validate(cfg: DictConfig) -> DictConfig:
     if cfg.nrow is not None and cfg.nrow < 1:
         raise UserError(f"nrow={cfg.nrow} must be at least 1 (tiles per grid row), or null for a square grid")
     check_seed(cfg.seed)
+    if not math.isfinite(cfg.intensity):
+        raise UserError(f"intensity={cfg.intensity} must be a finite number: AttGAN's slider, 1 by default (0 leaves "
+                        f"an edited attribute neutral, a negative one reverses the edit)")
     if not 0 <= cfg.truncation <= 1:  # NaN too
         raise UserError(f"truncation={cfg.truncation} must be in [0, 1]: psi of the truncation trick, 1 is off and "
                         f"0 draws the average image for every z (e.g. truncation=0.7)")
@@ -87,6 +93,14 @@ def _integer(text: str) -> bool:
 def run(cfg: DictConfig, run_dir: Path) -> Path:
     cfg = validate(cfg)
     saved = checkpoint.Saved.load(cfg.checkpoint, trust=cfg.trust)
+    from gan_cli.commands import edit
+
+    if edit.takes_edits(saved):  # AttGAN: the user's images in, with the attributes to change
+        return edit.run(cfg, saved, run_dir, build.device(cfg.device))
+    for key, given in (("edit", cfg.edit is not None), ("intensity", cfg.intensity != 1)):
+        if given:
+            raise UserError(f"{key}={cfg[key]}: this checkpoint's model has no attributes to edit (only an attribute "
+                            f"editor, algorithm=attgan, takes edit= and intensity=); drop {key}=")
     styles = [s for s, given in ((f"truncation={cfg.truncation}", cfg.truncation != 1),
                                  (f"mix={cfg.mix}", cfg.mix is not None)) if given]
     if saved.translates and styles:
@@ -120,6 +134,10 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         raise UserError(f"out={cfg.out}: 2-D samples go to a .png scatter plot or a .pt file, not single images")
     dev = build.device(cfg.device)
     G = saved.generator(dev, ema=cfg.ema)
+    if cfg.text is not None or getattr(G, "takes_text", False):  # text-to-image: captions, not labels
+        from gan_cli.commands import sample_text
+
+        return sample_text.run(cfg, G, saved, out, kind, dev)
     if cfg.truncation != 1:
         require_style(G, f"truncation={cfg.truncation}", "truncate")
     if cfg.mix is not None:
