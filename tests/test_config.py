@@ -22,8 +22,8 @@ def test_groups_hold_the_documented_options():
                                     "text2image"]
     assert options("loss") == ["hinge", "lsgan", "minimax", "nonsaturating", "wgan", "wgan_gp"]
     assert options("optimizer") == ["adam", "rmsprop", "sgd"]
-    assert options("data") == ["cifar10", "edges2fashion", "edges2mnist", "fake", "fashion_mnist", "folder",
-                               "mnist", "mnist2digits", "paired_folder", "super_resolution", "toy_grid", "toy_ring",
+    assert options("data") == ["attribute_folder", "cifar10", "edges2fashion", "edges2mnist", "fake", "fashion_mnist",
+                               "folder", "mnist", "mnist2digits", "paired_folder", "super_resolution", "toy_grid", "toy_ring",
                                "unpaired_folder"]
 
 

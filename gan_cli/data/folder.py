@@ -161,7 +161,8 @@ def image_files(root: str, resolution: int, channels: int, num_workers: int, dat
                         f"process, or a number of worker processes")
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
     if not files:
-        raise UserError(f"data.root={root} holds no images ({', '.join(sorted(EXTENSIONS))})")
+        raise UserError(f"data.root={root} holds no images ({', '.join(sorted(EXTENSIONS))}); put them there, or "
+                        f"point data.root at the folder that holds them")
     return files
 
 
