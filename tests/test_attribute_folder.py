@@ -162,3 +162,11 @@ def test_a_caption_csv_without_header_is_named(tmp_path):
     caps.write_text(caps.read_text().split("\n", 1)[1])
     with pytest.raises(UserError, match="has no header.*add the line file,caption"):
         load(images, table, captions=str(caps))
+
+
+@pytest.mark.parametrize("row, bad", [("x.png,1 2,", "'1 2' under a"), ("x.png,1,1abc", "'1abc' under b"),
+                                      ("x.png,inf,1", "'inf' under a")])
+def test_a_value_is_one_finite_number_never_split_or_shifted(tmp_path, row, bad):
+    (tmp_path / "t.csv").write_text(f"file,a,b\n{row}\n")
+    with pytest.raises(UserError, match=f"line 2 \\(x.png\\): {bad} is not a number"):
+        attribute_folder.read_table(str(tmp_path / "t.csv"))

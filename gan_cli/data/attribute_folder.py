@@ -29,10 +29,12 @@ from __future__ import annotations
 import csv
 import difflib
 import logging
+import os
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -157,7 +159,7 @@ def _read_celeba(table: str, lines: list[str], first: int) -> Table:
     if len(files) != count:
         log.warning("data.table=%s: its first line says %d images but it has %d rows; reading the rows",
                     table, count, len(files))
-    return _table(table, names, files, numbers, where)
+    return _table(table, names, files, numbers, where, split=True)
 
 
 def _read_csv(table: str, lines: list[str], first: int, delimiter: str) -> Table:
@@ -176,7 +178,9 @@ def _read_csv(table: str, lines: list[str], first: int, delimiter: str) -> Table
     return _table(table, names, files, numbers, where)
 
 
-def _table(table: str, names: tuple[str, ...], files: list[str], numbers: list[list[str]], where: list[int]) -> Table:
+def _table(table: str, names: tuple[str, ...], files: list[str], numbers: list[list[str]], where: list[int],
+           split: bool = False) -> Table:
+    """split: the fields came from str.split, so none is empty or holds a space."""
     import numpy as np
 
     blank = [n for n in names if not n]
@@ -190,12 +194,19 @@ def _table(table: str, names: tuple[str, ...], files: list[str], numbers: list[l
         if len(row) != len(names):
             raise UserError(f"data.table={table} line {line} ({file}) has {_count(row, 'value')} where the header "
                             f"names {_count(names, 'attribute')}; give every row one value per attribute")
-    try:
-        values = np.array(numbers, dtype=np.float64)
-        bad = ~np.isfinite(values)
-    except ValueError:
-        values, bad = None, None
-    if values is None or bad.any():
+    # One parse of all the text (a second for CelebA's 8 million values, against 5 for numpy's per-string
+    # conversion). It stops short at the first value that is not a number, which the loop below then finds;
+    # an empty CSV field or one with a space inside would shift the values, so those take the loop at once.
+    joined = [" ".join(row) for row in numbers]
+    values = np.empty(0)
+    if split or all(text.split() == row for text, row in zip(joined, numbers)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # older numpy warns where it stops short
+                values = np.fromstring(" ".join(joined), sep=" ")
+        except ValueError:  # newer numpy raises there
+            pass
+    if values.size != len(files) * len(names) or not np.isfinite(values).all():
         for line, file, row in zip(where, files, numbers):
             for name, field in zip(names, row):
                 try:
@@ -206,6 +217,7 @@ def _table(table: str, names: tuple[str, ...], files: list[str], numbers: list[l
                     raise UserError(f"data.table={table} line {line} ({file}): {field!r} under {name} is not a "
                                     f"number; attributes are 0/1, -1/1 or finite numbers: fix the value or drop the row")
         values = np.array([[float(f) for f in row] for row in numbers])  # what numpy alone did not parse
+    values = values.reshape(len(files), len(names))
     return Table(names, files, where, torch.from_numpy(values).float())
 
 
@@ -252,8 +264,10 @@ def _finder(files: list[Path], path: Path):
     """name as a table writes it -> index into files, or None. A name without its exact file finds the one
     file with the same path and another extension (CelebA's PNG copies under its .jpg names)."""
     exact, stems = {}, defaultdict(list)
+    prefix = f"{path}{os.sep}"
     for i, p in enumerate(files):
-        key = p.relative_to(path).as_posix()
+        text = str(p)  # slicing the string: relative_to took seconds on CelebA's 200k files
+        key = text[len(prefix):].replace(os.sep, "/") if text.startswith(prefix) else p.relative_to(path).as_posix()
         exact[key] = i
         stems[_stem(key)].append(i)
 
@@ -268,8 +282,8 @@ def _finder(files: list[Path], path: Path):
 
 
 def _stem(key: str) -> str:
-    p = PurePosixPath(key)
-    return str(p.with_suffix("")) if p.suffix.lower() in folder.EXTENSIONS else key
+    base, ext = os.path.splitext(key)
+    return base if ext.lower() in folder.EXTENSIONS else key
 
 
 def match_rows(parsed: Table, files: list[Path], path: Path, root: str, table: str) -> list[int]:
