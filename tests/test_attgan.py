@@ -181,6 +181,14 @@ def test_discriminator_has_a_critic_score_and_one_logit_per_attribute():
         WGANGP().check(Discriminator((1, 28, 28), ["slant"], width=4, norm="batch"))
 
 
+def test_networks_need_named_attributes():
+    for attributes, needle in ((None, "is null"), ([], "is empty")):
+        with pytest.raises(UserError, match=needle):
+            Generator((1, 28, 28), attributes)
+        with pytest.raises(UserError, match=needle):
+            Discriminator((1, 28, 28), attributes)
+
+
 def test_edit_codes_keep_the_others_and_put_the_asked_at_the_slider():
     a = torch.tensor([[1.0, 0.0, 1.0]])
     flips = flip_codes(a, 0.5, 1.0)
@@ -266,6 +274,10 @@ def test_sample_refuses_bad_edits_in_one_line_and_writes_nothing(attgan_run, tin
                          ([], "without edit= gan sample draws the edit grid")):
         one_line_error(gan("sample", f"checkpoint={ckpt}", f"input={digits}", *args, f"out={out}", cwd=root), needle)
     one_line_error(gan("sample", f"checkpoint={ckpt}", "edit=slant+", cwd=root), "input= is required")
+    one_line_error(gan("eval", f"checkpoint={ckpt}", cwd=root), "bench/attgan_edits.py")
+    proc = gan("train", *TINY_ATTGAN, "train.eval_every=1", f"hydra.run.dir={root / 'evaluated'}", cwd=root)
+    one_line_error(proc, "train.eval_every=1", "bench/attgan_edits.py")
+    assert not (root / "evaluated" / "checkpoints").exists()
     # a model without attributes: a DCGAN
     for arg in ("edit=thickness+", "intensity=2"):
         one_line_error(gan("sample", f"checkpoint={tiny_checkpoint}", arg, f"out={out}", cwd=root),

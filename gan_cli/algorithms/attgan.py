@@ -120,10 +120,16 @@ class AttGAN(Algorithm):
 
     def __init__(self, models: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], loss: GANLoss,
                  attributes: Attributes | None = None, lambda_rec: float = 100.0, lambda_cls_g: float = 10.0,
-                 lambda_cls_d: float = 1.0, thres_int: float = 0.5, d_steps: int = 5, ema: float = 0.0):
+                 lambda_cls_d: float = 1.0, thres_int: float = 0.5, d_steps: int = 5, ema: float = 0.0,
+                 eval_every: int = 0):
         """attributes: the data's (names, thresholds); lambda_rec, lambda_cls_g, lambda_cls_d: the paper's
         lambda_1, lambda_2, lambda_3 (100, 10, 1); thres_int: the magnitude of an attribute's code in training
-        (0.5); d_steps: critic updates per G update (the authors' code: 5)."""
+        (0.5); d_steps: critic updates per G update (the authors' code: 5); eval_every: train.eval_every, refused
+        (gan eval's metrics measure samples from noise)."""
+        if eval_every:
+            raise UserError(f"train.eval_every={eval_every}: gan eval's metrics measure a generator of noise, and "
+                            f"algorithm=attgan edits given images; drop it and measure the edits after training "
+                            f"with python bench/attgan_edits.py --checkpoint <run>/checkpoints/last.pt")
         if attributes is None:
             raise UserError("algorithm=attgan edits attributes, and this data carries none: set data.attributes=[...] "
                             "(e.g. data=mnist data.attributes=[thickness,slant,width])")

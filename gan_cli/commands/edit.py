@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_cli import checkpoint, limits, visuals
 from gan_cli.algorithms.attgan import edit_code, edit_columns
+from gan_cli.attributes import morpho
 from gan_cli.commands import translate
 from gan_cli.errors import UserError
 
@@ -87,6 +88,11 @@ def run(cfg: DictConfig, saved: checkpoint.Saved, run_dir: Path, dev: torch.devi
                         f"edit=...")
     G = saved.generator(dev, ema=cfg.ema)
     names = tuple(G.attributes)
+    unmeasured = [n for n in names if n not in morpho.NAMES]
+    if unmeasured:  # a table's attributes (data=attribute_folder): nothing reads them off a new image
+        raise UserError(f"this model edits {', '.join(names)}, read from its data's table, and gan sample measures "
+                        f"only Morpho-MNIST's ({', '.join(morpho.NAMES)}) from an image, so {unmeasured[0]} of an "
+                        f"input is unknown")
     edit = parse(cfg.edit, names) if cfg.edit is not None else None
     thres_int = float(saved.config.get("algorithm", {}).get("thres_int", 0.5))
     sources = translate.input_files(cfg.input)
@@ -143,8 +149,6 @@ def run(cfg: DictConfig, saved: checkpoint.Saved, run_dir: Path, dev: torch.devi
 
 def measured(x: torch.Tensor, sources: list[Path], names: tuple[str, ...], thresholds: torch.Tensor) -> torch.Tensor:
     """The inputs' 0/1 attributes: Morpho-MNIST's measures, cut at the training data's thresholds."""
-    from gan_cli.attributes import morpho
-
     values = morpho.measure(x, workers=1)[:, [morpho.NAMES.index(n) for n in names]]
     blank = values.isnan().any(dim=1)
     if blank.any():

@@ -108,6 +108,11 @@ def evaluate(cfg: DictConfig, path: Path) -> dict:
     record = path.parent / "metrics.json"
     _read_record(record)  # a metrics.json of the user's own is refused now, not after the measuring
     saved = checkpoint.Saved.load(path, trust=cfg.trust)
+    from gan_cli.commands import edit
+
+    if edit.takes_edits(saved):  # AttGAN edits given digits; its measures are the edits' (bench/attgan_edits.py)
+        raise UserError(f"{path} is an attribute editor (algorithm=attgan), which makes no samples from noise to "
+                        f"measure; measure its edits with python bench/attgan_edits.py --checkpoint {path}")
     check_memory(cfg, saved.shape, saved.config.get("model", {}).get("z_dim", 0))
     config = OmegaConf.create(saved.config)
     data = build.data(config)

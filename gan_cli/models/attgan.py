@@ -50,7 +50,10 @@ def encoder_sides(side: int, depth: int) -> list[int]:
     return sides
 
 
-def _names(attributes: Sequence[str], net: str) -> tuple[str, ...]:
+def _names(attributes: Sequence[str] | None, net: str) -> tuple[str, ...]:
+    if attributes is None:  # data=attribute_folder's "every column": the networks' sizes need the names now
+        raise UserError(f"model.{net}.attributes is null: AttGAN is built for named attributes; list them, e.g. "
+                        f"data.attributes=[Smiling,Male]")
     names = tuple(str(a) for a in attributes)
     if not names:
         raise UserError(f"model.{net}.attributes is empty: AttGAN edits attributes; set data.attributes=[thickness,"
@@ -81,7 +84,7 @@ class Generator(nn.Module):
     trained_by = "attgan"  # its attribute input and loss belong to algorithm=attgan
     num_classes = None  # no class labels: sample and eval read this
 
-    def __init__(self, shape: Sequence[int], attributes: Sequence[str], width: int = 32, depth: int | None = None,
+    def __init__(self, shape: Sequence[int], attributes: Sequence[str] | None, width: int = 32, depth: int | None = None,
                  shortcut_layers: int = 1, inject_layers: int = 1, norm: str = "batch"):
         """attributes: the names of the k attributes (data.attributes); width: filters of the first encoder
         layer (paper: 64); depth: stride-2 layers of the encoder and of the decoder (null: down to 3-4 px);
@@ -168,7 +171,7 @@ class Discriminator(nn.Module):
 
     trained_by = "attgan"
 
-    def __init__(self, shape: Sequence[int], attributes: Sequence[str], width: int = 32, depth: int | None = None,
+    def __init__(self, shape: Sequence[int], attributes: Sequence[str] | None, width: int = 32, depth: int | None = None,
                  fc_dim: int = 256, norm: str = "instance"):
         """width: filters of the first layer (paper: 64), doubling per layer; fc_dim: the hidden width of each
         head (paper: 1024); norm: of the conv layers. The authors' code uses instance norm; batch norm is
