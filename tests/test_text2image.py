@@ -160,6 +160,11 @@ def test_bad_text_is_one_line_and_writes_nothing(trained, tmp_path, args, needle
     assert not (tmp_path / "x.png").exists()
 
 
+def test_commands_that_give_no_caption_are_one_line(trained, tmp_path):
+    proc = gan("latent-arithmetic", f"checkpoint={trained}/checkpoints/last.pt", "a=[1]", "b=[2]", "c=[3]", cwd=tmp_path)
+    one_line_error(proc, "draws images of captions", "text=")
+
+
 def test_text_on_a_model_that_reads_none_is_one_line(tmp_path):
     gan("train", *TINY, f"hydra.run.dir={tmp_path}/dcgan", cwd=tmp_path, check=True)
     proc = gan("sample", f"checkpoint={tmp_path}/dcgan/checkpoints/last.pt", "text=a thin three", f"out={tmp_path}/x.png", cwd=tmp_path)

@@ -72,8 +72,9 @@ class Generator(nn.Module):
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         if y is None:
-            raise UserError("this generator draws images of captions (algorithm=text2image): give text=, e.g. "
-                            "gan sample checkpoint=... text=\"a thin upright three\"")
+            raise UserError("this generator draws images of captions (algorithm=text2image), and this command gives it "
+                            "none: draw it with gan sample checkpoint=... text=\"a thin upright three\"; "
+                            "bench/text2image_match.py measures it")
         phi = y.to(z.dtype) if y.is_floating_point() else self.encoder(y)
         return self.net(torch.cat([z, self.project(phi)], dim=1))
 
