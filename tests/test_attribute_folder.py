@@ -113,7 +113,7 @@ def test_a_stand_in_for_an_image_that_does_not_decode_brings_its_own_row(tmp_pat
 def test_gan_train_runs_on_an_attribute_folder(tmp_path):
     images, table = celeba(tmp_path)
     proc = gan("train", "data=attribute_folder", f"data.root={images}", f"data.table={table}",
-               f"data.captions={captions(tmp_path)}", "data.attributes=[Smiling]", "+data.thresholds.Smiling=0", "data.resolution=16",
+               f"data.captions={captions(tmp_path)}", "data.attributes=[Smiling]", "data.thresholds={Smiling:0}", "data.resolution=16",
                "data.channels=1", "data.num_workers=0", *TINY_MODEL, "train.steps=2", "train.batch_size=4",
                f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, check=True)
     assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file(), proc.stderr[-2000:]
