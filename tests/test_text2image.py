@@ -189,3 +189,28 @@ def test_impossible_settings_are_refused_in_one_line(tmp_path, overrides, needle
     proc = gan("train", *TINY_MODEL, *overrides, f"hydra.run.dir={tmp_path}/r", cwd=tmp_path)
     one_line_error(proc, *needles)
     assert not (tmp_path / "r").exists()
+
+
+def test_mismatched_text_is_another_image_caption_or_one_field_changed():
+    from types import SimpleNamespace
+
+    from gan_cli.algorithms.text2image import Text2Image
+    from gan_cli.models.text2image import Discriminator, Generator
+
+    G, D = Generator(4, (1, 28, 28), width=4, text_dim=8, embed_dim=4, hidden=4, project_dim=4), \
+        Discriminator((1, 28, 28), width=4, text_dim=8, project_dim=4)
+    run = SimpleNamespace(z_gen=torch.Generator().manual_seed(0))
+    labels, values = torch.tensor([1, 2, 3]), torch.tensor([[0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    for mode in ("batch", "field"):
+        algorithm = Text2Image({"G": G, "D": D}, {}, mismatch=mode)
+        algorithm.captions = Captions(NAMES)
+        text = algorithm.captions.tokens(labels, values, run.z_gen)
+        wrong = algorithm._mismatched(run, labels, values, text)
+        if mode == "batch":  # the paper's: the previous image's caption
+            torch.testing.assert_close(wrong, text.roll(1, dims=0), rtol=0, atol=0)
+        else:
+            for caption, d, v in zip(decode(wrong), labels.tolist(), values.long().tolist()):
+                same_digit = f" {captions.DIGITS[d]}" in f" {caption}"
+                same = [bool([p for p in words_of(n, v[j]) if re.search(rf"\b{p}\b", caption)])
+                        for j, n in enumerate(NAMES)]
+                assert [same_digit, *same].count(False) == 1, caption
