@@ -214,3 +214,10 @@ def test_mismatched_text_is_another_image_caption_or_one_field_changed():
                 same = [bool([p for p in words_of(n, v[j]) if re.search(rf"\b{p}\b", caption)])
                         for j, n in enumerate(NAMES)]
                 assert [same_digit, *same].count(False) == 1, caption
+
+
+@pytest.mark.slow
+def test_a_resumed_run_ends_as_a_straight_one(trained, tmp_path):
+    from tests.helpers import assert_resumes_bit_exact
+
+    assert_resumes_bit_exact(trained, tmp_path, T2I_TINY, stop=2, steps=4)
