@@ -219,14 +219,14 @@ def test_train_refuses_data_without_attributes(tmp_path):
 # -- the real command ----------------------------------------------------------------------------------
 
 TINY_ATTGAN = ["experiment=attgan_mnist", "data.limit=64", "data.attributes=[thickness,slant]",
-               "model.g.width=4", "model.d.width=4", "model.d.fc_dim=8", "train.steps=2", "train.d_steps=1",
-               "train.batch_size=8", "train.log_every=1", "train.sample_every=1", "train.checkpoint_every=0",
+               "model.g.width=4", "model.d.width=4", "model.d.fc_dim=8", "train.steps=10", "train.d_steps=1",
+               "train.batch_size=8", "train.log_every=1", "train.sample_every=5", "train.checkpoint_every=5",
                "train.num_samples=4", "train.max_minutes=null", "device=cpu"]
 
 
 @pytest.fixture(scope="module")
 def attgan_run(tmp_path_factory, mnist_root):
-    """gan train on 64 digits for two steps, and three of the test digits as the user's PNG files."""
+    """gan train on 64 digits for ten steps, and three of the test digits as the user's PNG files."""
     from gan_cli.data.torchvision_sets import load
 
     root = tmp_path_factory.mktemp("attgan")
@@ -245,7 +245,7 @@ def test_train_then_sample_edits_end_to_end(attgan_run, mnist_root):
     logged = (root / "run" / "metrics.jsonl").read_text()
     for name in ("attgan/rec", "attgan/cls_g", "attgan/cls_d", "loss/d", "loss/g", "loss/gp"):
         assert f'"{name}"' in logged
-    assert (root / "run" / "samples" / "step_0000002.png").is_file()
+    assert (root / "run" / "samples" / "step_0000010.png").is_file()
     # the checkpoint carries the names and the training data's thresholds (its medians)
     saved = checkpoint.Saved.load(ckpt)
     G = saved.generator(torch.device("cpu"))
@@ -263,6 +263,9 @@ def test_train_then_sample_edits_end_to_end(attgan_run, mnist_root):
                f"out={root / 'grid.png'}", cwd=root, check=True)
     # a row per input: input | reconstruction | the edit | thickness flipped | slant flipped, 28 px + 2 padding
     assert Image.open(root / "grid.png").size == (2 + 5 * 30, 2 + 3 * 30)
+    # gan diagnose probes the kept checkpoints with edits of training digits (there is no z to sample)
+    proc = gan("diagnose", f"run={root / 'run'}", cwd=root, check=True)
+    assert "verdict:" in proc.stdout
 
 
 def test_sample_refuses_bad_edits_in_one_line_and_writes_nothing(attgan_run, tiny_checkpoint):

@@ -98,6 +98,17 @@ def edit_columns(G: nn.Module, x: Tensor, attributes: Tensor, thres_int: float, 
             *(G.decode(zs, c) for c in flip_codes(attributes, thres_int, intensity))]
 
 
+@torch.no_grad()
+def edited_samples(G: nn.Module, data, n: int, seed: int, thres_int: float, device: torch.device,
+                   batch_size: int = 256) -> Tensor:
+    """The first n training images decoded under a seeded shuffle of their attributes, as G's training edits
+    them: the samples gan diagnose's probes judge, on the CPU."""
+    x, a = data.first(n), data.attributes.binary[:n]
+    b = shuffled(a, torch.Generator().manual_seed(seed))
+    return torch.cat([G(x[i:i + batch_size].to(device), code(b[i:i + batch_size], thres_int).to(device)).float().cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
 # -- the algorithm -------------------------------------------------------------------------------------
 
 class AttGAN(Algorithm):

@@ -26,6 +26,11 @@ def probe(saved: checkpoint.Saved, data, real: Tensor, seed: int, t: dict, devic
     if saved.translates:  # the translations of n training inputs, against n targets
         sources = data.pairs(n)[0] if data.paired else data.sides(n)[0][0]
         fake = translate_all(G, sources, n, device)
+    elif getattr(G, "attributes", None) is not None:  # an attribute editor (AttGAN): n training images, edited
+        from gan_cli.algorithms.attgan import edited_samples
+
+        thres_int = float(saved.config.get("algorithm", {}).get("thres_int", 0.5))
+        fake = edited_samples(G, data, n, seed, thres_int, device)
     else:
         fake = generate(G, n, seed, n, device)
     diversity, duplicates = spread(fake, real, t)
