@@ -221,3 +221,17 @@ def test_a_resumed_run_ends_as_a_straight_one(trained, tmp_path):
     from tests.helpers import assert_resumes_bit_exact
 
     assert_resumes_bit_exact(trained, tmp_path, T2I_TINY, stop=2, steps=4)
+
+
+def test_diagnose_probes_samples_of_captions(trained):
+    from omegaconf import OmegaConf
+
+    from gan_cli import build
+    from gan_cli.diagnose.samples import probe
+    from tests.helpers import compose_config
+
+    saved = checkpoint.Saved.load(trained / "checkpoints" / "last.pt")
+    data = build.data(OmegaConf.create(saved.config))
+    t = OmegaConf.to_container(compose_config(overrides=[]).thresholds.mode_collapse)
+    found = probe(saved, data, data.draw(32, 0), 0, t, torch.device("cpu"))  # captions of 32 training images
+    assert found.step == 4 and found.grid.shape == (16, 1, 28, 28)

@@ -259,6 +259,16 @@ class Text2Image(Algorithm):
             self.thresholds = thresholds.float().cpu()
 
 
+def captioned_samples(G: nn.Module, data, n: int, seed: int, device: torch.device) -> Tensor:
+    """G's samples (on the CPU) of captions of the data's first n images (a training template and synonyms
+    drawn with `seed`), on the seed's z: what gan diagnose's probes judge a text-to-image run by."""
+    from gan_cli.latent import Latents, render, seeded_z
+
+    caps = captions.Captions(data.attributes.names)
+    tokens = caps.tokens(data.labels[:n], data.attributes.binary[:n], torch.Generator().manual_seed(seed))
+    return render(G, Latents(seeded_z(len(tokens), G.z_dim, seed), tokens), 500, device)
+
+
 def captioned_rows(images: Tensor, texts: list[str], ncol: int, padding: int = 2) -> Tensor:
     """(R * ncol, C, H, W) images in [-1, 1], row by row, with texts[r] written left of row r, black on
     white: text-to-image's pictures of captions against samples. Returns (3, H', W') in [0, 1]."""

@@ -31,6 +31,10 @@ def probe(saved: checkpoint.Saved, data, real: Tensor, seed: int, t: dict, devic
 
         thres_int = float(saved.config.get("algorithm", {}).get("thres_int", 0.5))
         fake = edited_samples(G, data, n, seed, thres_int, device)
+    elif getattr(G, "takes_text", False):  # text-to-image: captions of n training images
+        from gan_cli.algorithms.text2image import captioned_samples
+
+        fake = captioned_samples(G, data, n, seed, device)
     else:
         fake = generate(G, n, seed, n, device)
     diversity, duplicates = spread(fake, real, t)
