@@ -153,6 +153,7 @@ def test_train_then_sample_a_caption(trained, tmp_path):
     ([], ["give text="]),
     (["text=a three", "label=3"], ["label=3 does not apply"]),
     (["text=[]"], ["text=[]"]),
+    (["text=a three", "nrow=4"], ["nrow=4", "one row"]),
 ])
 def test_bad_text_is_one_line_and_writes_nothing(trained, tmp_path, args, needles):
     proc = gan("sample", f"checkpoint={trained}/checkpoints/last.pt", *args, f"out={tmp_path}/x.png", cwd=tmp_path)

@@ -60,6 +60,10 @@ def check(cfg: DictConfig, G: nn.Module) -> list[str]:
         if cfg.get(key, off) != off:
             raise UserError(f"{key}={cfg[key]} does not apply to a text-to-image generator, which the caption "
                             f"conditions: drop {key}=")
+    for key, why in (("annotate", "column j holds the seed's z_j in every row"),
+                     ("nrow", "each caption's n samples make one row")):
+        if cfg.get(key):
+            raise UserError(f"{key}={cfg[key]}: in a text-to-image grid {why}; drop {key}=")
     return texts_of(cfg.text)
 
 
