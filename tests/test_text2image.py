@@ -236,3 +236,14 @@ def test_diagnose_probes_samples_of_captions(trained):
     t = OmegaConf.to_container(compose_config(overrides=[]).thresholds.mode_collapse)
     found = probe(saved, data, data.draw(32, 0), 0, t, torch.device("cpu"))  # captions of 32 training images
     assert found.step == 4 and found.grid.shape == (16, 1, 28, 28)
+
+
+def test_data_without_labels_is_refused_in_one_line(tmp_path):
+    from PIL import Image
+
+    for i in range(4):
+        Image.new("L", (16, 16), i * 60).save(tmp_path / f"{i}.png")
+    proc = gan("train", *TINY_MODEL, "data=folder", f"data.root={tmp_path}", "data.resolution=16",
+               "algorithm=text2image", "model=text2image", f"hydra.run.dir={tmp_path}/r", cwd=tmp_path)
+    one_line_error(proc, "has no labels", "data=mnist data.attributes=[thickness,slant]")
+    assert not (tmp_path / "r").exists()
