@@ -110,10 +110,15 @@ def run(cfg: DictConfig, run_dir: Path) -> Path:
         from gan_cli.commands import translate
 
         return translate.run(cfg, saved, run_dir, build.device(cfg.device))
+    from gan_cli.commands import reconstruct
+
+    if cfg.input is not None and reconstruct.encoder_name(saved) is not None:  # VAE, autoencoder: encode, decode
+        return reconstruct.run(cfg, saved, run_dir, build.device(cfg.device))
     for key in ("input", "direction"):
         if cfg[key] is not None:
-            raise UserError(f"{key}={cfg[key]}: this checkpoint's generator makes images from noise, not from images "
-                            f"(only translation models, pix2pix and CycleGAN, take input= and direction=); drop {key}=")
+            raise UserError(f"{key}={cfg[key]}: this checkpoint's generator makes images from noise and has no encoder "
+                            f"(translation models, pix2pix and CycleGAN, take input= and direction=; autoencoders, "
+                            f"algorithm=vae or autoencoder, take input=); drop {key}=")
     out = Path(cfg.out).expanduser() if cfg.out else run_dir / ("mixing.png" if cfg.mix is not None else "samples.png")
     kind = out.suffix if out.suffix in (".png", ".pt") else "folder"
     if cfg.mix is not None:
