@@ -16,10 +16,10 @@ def options(group: str) -> list[str]:
 
 
 def test_groups_hold_the_documented_options():
-    assert options("model") == ["attgan", "began", "cdcgan", "cgan", "cyclegan", "dcgan", "lapgan", "mlp", "pix2pix",
-                                "progan", "sngan", "srgan", "stylegan2", "text2image"]
-    assert options("algorithm") == ["attgan", "began", "cyclegan", "gan", "lapgan", "pix2pix", "progan", "srgan", "stylegan2",
-                                    "text2image"]
+    assert options("model") == ["attgan", "autoencoder", "began", "cdcgan", "cgan", "cyclegan", "dcgan", "lapgan", "mlp",
+                                "pix2pix", "progan", "sngan", "srgan", "stylegan2", "text2image", "vae"]
+    assert options("algorithm") == ["attgan", "autoencoder", "began", "cyclegan", "gan", "lapgan", "pix2pix", "progan",
+                                    "srgan", "stylegan2", "text2image", "vae"]
     assert options("loss") == ["hinge", "lsgan", "minimax", "nonsaturating", "wgan", "wgan_gp"]
     assert options("optimizer") == ["adam", "rmsprop", "sgd"]
     assert options("data") == ["attribute_folder", "cifar10", "edges2fashion", "edges2mnist", "fake", "fashion_mnist",
@@ -42,9 +42,10 @@ def test_defaults_are_dcgan_nonsaturating_mnist_adam():
 # BEGAN's D: tests/test_began.py; the translation models (no z): tests/test_translation.py, tests/test_srgan.py;
 # LAPGAN's pyramid, trained by its own algorithm only: tests/test_lapgan.py
 # AttGAN's networks, built for the data's measured attributes: tests/test_attgan.py
+# the baselines without a D (VAE, autoencoder): tests/test_baselines.py
 @pytest.mark.parametrize("model", [m for m in options("model")
                                    if m not in ("attgan", "began", "pix2pix", "cyclegan", "lapgan", "srgan",
-                                                 "text2image")])
+                                                 "text2image", "vae", "autoencoder")])
 @pytest.mark.parametrize("loss", options("loss"))
 @pytest.mark.parametrize("optimizer", options("optimizer"))
 def test_every_model_loss_optimizer_builds(model, loss, optimizer):

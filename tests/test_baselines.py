@@ -1,0 +1,197 @@
+"""The baselines the course sets against GANs: the VAE (Kingma & Welling 2014), the autoencoder whose samples
+come from a Gaussian fitted to its codes, and scikit-learn's Gaussian mixture, all through the real runner."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from gan_cli import checkpoint, elbo
+from gan_cli.algorithms.autoencoder import code_gaussian
+from gan_cli.models.autoencoder import CodeGaussianDecoder, Decoder, Encoder
+from tests.helpers import TINY_DATA, gan, logged, one_line_error
+
+TRAIN = ["model.z_dim=4", "model.encoder.width=8", "model.decoder.width=8", "train.steps=4", "train.batch_size=8",
+         "train.log_every=1", "train.sample_every=2", "train.checkpoint_every=2", "train.num_samples=4", "device=cpu"]
+VAE_TINY = [*TINY_DATA, "algorithm=vae", "model=vae", *TRAIN]
+AE_TINY = [*TINY_DATA, "algorithm=autoencoder", "model=autoencoder", *TRAIN]
+
+
+# -- the ELBO's terms, by hand ---------------------------------------------------------------------------
+
+def test_gaussian_kl_is_the_closed_form_of_kl_to_the_standard_normal():
+    mu = torch.tensor([[0.0, 1.0, -2.0], [0.5, 0.0, 0.0]])
+    logvar = torch.tensor([[0.0, math.log(4.0), -1.0], [0.0, 0.0, 0.0]])
+    by_hand = torch.tensor([
+        0.5 * ((0 + 1 - 1 - 0) + (1 + 4 - 1 - math.log(4.0)) + (4 + math.exp(-1) - 1 + 1)),
+        0.5 * 0.25,
+    ])
+    torch.testing.assert_close(elbo.gaussian_kl(mu, logvar), by_hand)
+    q = Normal(mu, (0.5 * logvar).exp())
+    torch.testing.assert_close(elbo.gaussian_kl(mu, logvar), kl_divergence(q, Normal(0.0, 1.0)).sum(1))
+
+
+def test_bernoulli_log_likelihood_sums_pixel_cross_entropies_per_image():
+    logits = torch.tensor([[[0.0, 2.0], [-1.0, 3.0]]])[:, None]  # (1, 1, 2, 2)
+    pixels = torch.tensor([[[1.0, 0.0], [0.25, 1.0]]])[:, None]
+    p = torch.sigmoid(logits)
+    by_hand = (pixels * p.log() + (1 - pixels) * (1 - p).log()).sum()
+    torch.testing.assert_close(elbo.bernoulli_log_likelihood(logits, pixels), by_hand[None])
+    torch.testing.assert_close(elbo.bernoulli_log_likelihood(torch.zeros(2, 1, 3, 3), torch.ones(2, 1, 3, 3)),
+                               torch.full((2,), 9 * math.log(0.5)))
+
+
+def test_gaussian_log_likelihood_is_a_sum_of_normal_log_densities():
+    mean, pixels = torch.tensor([[0.2, 0.9, 0.5]]), torch.tensor([[0.0, 1.0, 0.5]])
+    torch.testing.assert_close(elbo.gaussian_log_likelihood(mean, pixels, 0.1),
+                               Normal(mean, 0.1).log_prob(pixels).sum(1))
+    torch.testing.assert_close(elbo.to_pixels(torch.tensor([-1.0, 0.0, 1.0])), torch.tensor([0.0, 0.5, 1.0]))
+
+
+def test_the_reparameterisation_carries_the_gradient_into_mu_and_sigma():
+    mu = torch.tensor([0.3, -1.0], requires_grad=True)
+    logvar = torch.tensor([0.0, math.log(0.25)], requires_grad=True)
+    eps = torch.tensor([1.5, -2.0])
+    z = elbo.reparameterise(mu, logvar, eps)
+    torch.testing.assert_close(z, torch.tensor([0.3 + 1.5, -1.0 + 0.5 * -2.0]))
+    z.sum().backward()
+    torch.testing.assert_close(mu.grad, torch.ones(2))  # dz/dmu = 1
+    torch.testing.assert_close(logvar.grad, 0.5 * (0.5 * logvar.detach()).exp() * eps)  # dz/dlogvar = sigma eps / 2
+
+
+def test_the_reconstruction_alone_trains_the_encoder_through_the_sampled_z():
+    """beta = 0: no KL term, so every gradient the encoder gets came through z = mu + sigma * eps."""
+    torch.manual_seed(0)
+    E, G = Encoder((1, 16, 16), 4, width=8), Decoder(4, (1, 16, 16), width=8)
+    x = torch.rand(3, 1, 16, 16) * 2 - 1
+    mu, logvar = E(x)
+    logits = G.logits(elbo.reparameterise(mu, logvar, torch.randn_like(mu)))
+    (-elbo.bernoulli_log_likelihood(logits, elbo.to_pixels(x)).mean()).backward()
+    assert mu.shape == logvar.shape == (3, 4)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in E.head.parameters())
+
+
+def test_the_decoder_mean_is_the_bernoulli_mean_in_image_units():
+    torch.manual_seed(0)
+    G = Decoder(4, (1, 16, 16), width=8).eval()
+    z = torch.randn(5, 4)
+    torch.testing.assert_close(torch.sigmoid(G.logits(z)), (G(z) + 1) / 2)
+    assert G(z).shape == (5, 1, 16, 16) and G.z_dim == 4 and G.num_classes is None
+
+
+# -- the autoencoder's Gaussian over codes ---------------------------------------------------------------
+
+def test_the_code_gaussian_is_the_codes_mean_and_covariance():
+    torch.manual_seed(0)
+    codes = torch.randn(500, 3) @ torch.tensor([[2.0, 0.0, 0.0], [1.0, 0.5, 0.0], [0.0, -1.0, 0.3]]) + 4
+    mean, L = code_gaussian(codes)
+    c = codes.double()
+    torch.testing.assert_close(mean, c.mean(0))
+    by_hand = (c - c.mean(0)).T @ (c - c.mean(0)) / (len(c) - 1)
+    torch.testing.assert_close(L @ L.T, by_hand)
+    torch.testing.assert_close(L @ L.T, torch.cov(c.T))
+    assert torch.equal(L, L.tril())
+
+
+def test_codes_on_a_subspace_still_get_a_factor():
+    codes = torch.randn(50, 1).repeat(1, 3)  # rank 1: a singular covariance
+    mean, L = code_gaussian(codes)
+    assert torch.isfinite(L).all()
+    torch.testing.assert_close(L @ L.T, torch.cov(codes.double().T), atol=1e-6, rtol=1e-4)
+
+
+def test_the_autoencoder_decoder_samples_through_the_fitted_gaussian():
+    torch.manual_seed(0)
+    G = CodeGaussianDecoder(3, (1, 16, 16), width=8).eval()
+    mean, L = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([[1.0, 0, 0], [0.5, 2.0, 0], [0.0, -1.0, 0.1]])
+    G.set_code_gaussian(mean, L)
+    z = torch.randn(4, 3)
+    torch.testing.assert_close(G(z), G.decode(mean + z @ L.T))
+    assert set(G.state_dict()) >= {"code_mean", "code_scale_tril"}  # saved with the weights, as tensors
+
+
+# -- the real command: refusals -------------------------------------------------------------------------
+
+def test_a_negative_beta_is_one_line_and_leaves_no_run(tmp_path):
+    run = tmp_path / "run"
+    line = one_line_error(gan("train", *VAE_TINY, "algorithm.beta=-0.5", f"hydra.run.dir={run}", cwd=tmp_path),
+                          "algorithm.beta=-0.5", "0 or more")
+    assert "Traceback" not in line and not run.exists()
+
+
+def test_input_on_a_gan_checkpoint_is_one_line(tmp_path):
+    from tests.helpers import TINY
+
+    gan("train", *TINY, f"hydra.run.dir={tmp_path / 'gan'}", cwd=tmp_path, check=True)
+    (tmp_path / "in").mkdir()
+    _digit(tmp_path / "in" / "a.png")
+    one_line_error(gan("sample", f"checkpoint={tmp_path / 'gan/checkpoints/last.pt'}", f"input={tmp_path / 'in'}",
+                       cwd=tmp_path), "input=", "has no encoder", "algorithm=vae")
+
+
+def test_a_vae_on_points_is_one_line(tmp_path):
+    one_line_error(gan("train", "algorithm=vae", "model=vae", "data=toy_ring", "train.steps=1", cwd=tmp_path),
+                   "2-D points", "algorithm=gmm")
+
+
+# -- the real command: one short run per family ---------------------------------------------------------
+
+def _digit(path: Path, side: int = 16, colour: bool = False) -> None:
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGB" if colour else "L", (side, side))
+    ImageDraw.Draw(im).ellipse((3, 2, side - 4, side - 3), outline="white", width=2)
+    im.save(path)
+
+
+def test_vae_trains_samples_from_the_prior_and_reconstructs_input(tmp_path):
+    run = tmp_path / "vae"
+    gan("train", *VAE_TINY, f"hydra.run.dir={run}", cwd=tmp_path, check=True)
+    rows = logged(run)
+    assert len(rows) == 4
+    for row in rows:  # the bound, per image, in nats: recon and KL add up to -ELBO; beta 1: the loss is -ELBO
+        assert row["vae/kl"] >= 0 and row["vae/recon"] > 0
+        assert row["vae/elbo"] == pytest.approx(-(row["vae/recon"] + row["vae/kl"]), rel=1e-5)
+        assert row["loss/vae"] == pytest.approx(-row["vae/elbo"], rel=1e-5)
+    last = run / "checkpoints" / "last.pt"
+    saved = checkpoint.load(last)
+    assert set(saved["models"]) == {"G", "E"} and set(saved["optimizers"]) == {"G"}
+    gan("sample", f"checkpoint={last}", "n=6", f"out={tmp_path / 's.pt'}", cwd=tmp_path, check=True)
+    drawn = torch.load(tmp_path / "s.pt", weights_only=True)
+    assert drawn["samples"].shape == (6, 1, 16, 16) and drawn["z"].shape == (6, 4)
+    (tmp_path / "in").mkdir()
+    _digit(tmp_path / "in" / "o.png")
+    _digit(tmp_path / "in" / "c.png", colour=True)  # converted to the model's grey, as data=folder does
+    proc = gan("sample", f"checkpoint={last}", f"input={tmp_path / 'in'}", f"out={tmp_path / 'rec'}", cwd=tmp_path,
+               check=True)
+    assert "2 images reconstructed" in proc.stdout
+    assert sorted(p.name for p in (tmp_path / "rec").iterdir()) == ["c.png", "o.png"]
+    gan("sample", f"checkpoint={last}", f"input={tmp_path / 'in'}", f"out={tmp_path / 'pairs.png'}", cwd=tmp_path,
+        check=True)
+    from PIL import Image
+
+    assert Image.open(tmp_path / "pairs.png").size == (2 + 2 * 18, 2 + 2 * 18)  # a row per input: input | output
+    _digit(tmp_path / "big.png", side=20)
+    one_line_error(gan("sample", f"checkpoint={last}", f"input={tmp_path / 'big.png'}", cwd=tmp_path),
+                   "20x20", "16x16")
+
+
+def test_autoencoder_trains_fits_its_codes_and_samples(tmp_path):
+    run = tmp_path / "ae"
+    gan("train", *AE_TINY, f"hydra.run.dir={run}", cwd=tmp_path, check=True)
+    assert all(row["ae/recon"] > 0 for row in logged(run))
+    for name in ("step_0000002.pt", "last.pt"):  # refitted at each checkpoint, kept as tensors
+        G = checkpoint.load(run / "checkpoints" / name)["models"]["G"]
+        assert G["code_mean"].shape == (4,) and G["code_scale_tril"].shape == (4, 4)
+        assert not torch.equal(G["code_scale_tril"], torch.eye(4))
+    gan("sample", f"checkpoint={run / 'checkpoints/last.pt'}", "n=4", f"out={tmp_path / 's.png'}", cwd=tmp_path,
+        check=True)
+    (tmp_path / "in").mkdir()
+    _digit(tmp_path / "in" / "o.png")
+    proc = gan("sample", f"checkpoint={run / 'checkpoints/last.pt'}", f"input={tmp_path / 'in'}", cwd=tmp_path,
+               check=True)
+    assert "1 image reconstructed" in proc.stdout
