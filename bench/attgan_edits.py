@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
           f"reconstructions {result['identity_rec']:.1%}")
     print("reconstructions past the threshold unasked (the floor): "
           + ", ".join(f"{n} {v:.1%}" for n, v in result["rec_crossed"].items()))
-    print(f"{'intensity':>9} {'attribute':>10} {'success':>8} {'0->1':>6} {'1->0':>6} {'others kept':>11} {'digit kept':>10}")
+    print(f"{'intensity':>9} {'attribute':>10} {'success':>8} {'0->1':>6} {'1->0':>6} {'others kept':>11} "
+          f"{'digit kept':>10}")
     for intensity, row in result["edits"].items():
         for name, m in row.items():
             print(f"{intensity:>9} {name:>10} {m['success']:8.1%} {m['success_up']:6.1%} {m['success_down']:6.1%} "

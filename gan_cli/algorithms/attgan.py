@@ -1,24 +1,24 @@
 """AttGAN (He et al. 2019, "AttGAN: Facial Attribute Editing by Only Changing What You Want"): an
 encoder-decoder G edits an image x^a with attributes a into x-hat^b with attributes b, trained by three
-parts (section 3.2, eqs. 5-9):
+parts (the paper's section 3, training formulation):
 
-    min_G   lambda_1 L_rec + lambda_2 L_cls_g + L_adv_g                                     (eq. 8)
-    min_D,C lambda_3 L_cls_c + L_adv_d                                                      (eq. 9)
+    min_G   lambda_1 L_rec + lambda_2 L_cls_g + L_adv_g
+    min_D,C lambda_3 L_cls_c + L_adv_d
     L_rec   = E |x^a - G_dec(G_enc(x^a), a)|_1          the reconstruction under its own attributes
     L_cls_g = E BCE(C(G_dec(G_enc(x^a), b)), b)         the edit must carry the asked attributes
     L_cls_c = E BCE(C(x^a), a)                          C learns the attributes on real images only
 
-with lambda_1 = 100, lambda_2 = 10, lambda_3 = 1 (section 4). L_adv is WGAN-GP in the paper (loss=wgan_gp,
-whose penalty is on D's score only) with five critic updates per G update in the authors' code. The L1 and
-the cross-entropies are means over pixels and over attributes, as the authors' code takes them: the paper's
-eq. 4 writes the sum over attributes, but its weights are those of the code, and a sum would scale
-lambda_2 and lambda_3 with the number of attributes.
+with lambda_1 = 100, lambda_2 = 10, lambda_3 = 1 (its experiments). L_adv is WGAN-GP in the paper
+(loss=wgan_gp, whose penalty is on D's score only) with five critic updates per G update in the authors'
+code. The L1 and the cross-entropies are means over pixels and over attributes, as the authors' code takes
+them: the paper writes the classification loss as a sum over attributes, but its weights are those of the
+code, and a sum would scale lambda_2 and lambda_3 with the number of attributes.
 
 The target attributes b of a batch are a shuffled copy of its own a (the authors' code: tf.random_shuffle(a)),
 so b follows the data's joint distribution of attributes. The decoder takes each attribute as
 (2b - 1) * thres_int, thres_int = 0.5 (the authors' first code): at test time an edited attribute's code is
 scaled to (2b - 1) * intensity, beyond the training range for intensity > thres_int, which is AttGAN's
-slider (their test_int; figure 8). The reconstruction keeps a at (2a - 1) * thres_int."""
+slider (their test_int). The reconstruction keeps a at (2a - 1) * thres_int."""
 
 from __future__ import annotations
 
@@ -192,7 +192,7 @@ class AttGAN(Algorithm):
         self.D.requires_grad_(False)  # D and C are constants here: their weights get no gradient
         try:
             with autocast(x, run.schedule.precision):
-                zs = self.G.encode(x)  # one encoding for both decodings, as the paper's figure 2
+                zs = self.G.encode(x)  # one encoding for both decodings, as the authors' code
                 edited = self.G.decode(zs, code(b, self.thres_int))
                 rebuilt = self.G.decode(zs, code(a, self.thres_int))
                 adversarial, _ = self.loss.g_loss(self.D, edited)

@@ -73,7 +73,8 @@ def parse(text: str, names: tuple[str, ...]) -> Edit:
 
 
 def describe(text: str | None, intensity: float) -> str:
-    return (f"edit {text}" if text else "each attribute flipped") + (f", intensity {intensity:g}" if intensity != 1 else "")
+    slider = f", intensity {intensity:g}" if intensity != 1 else ""
+    return (f"edit {text}" if text else "each attribute flipped") + slider
 
 
 def run(cfg: DictConfig, saved: checkpoint.Saved, run_dir: Path, dev: torch.device) -> Path:

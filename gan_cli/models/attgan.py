@@ -1,16 +1,17 @@
 """AttGAN's networks (He et al. 2019, "AttGAN: Facial Attribute Editing by Only Changing What You Want"),
 sized for 28 and 32 px digits.
 
-G is an encoder-decoder (section 3.1, figure 2): G_enc maps an image x^a to a latent z, G_dec decodes z under an
+G is an encoder-decoder (the paper's section 3): G_enc maps an image x^a to a latent z, G_dec decodes z under an
 attribute vector into x-hat. The attributes are tiled over the latent's grid and concatenated to it at the
-decoder's input, so every spatial position of the decoder sees them. Section 4.3 (table 1) and the authors'
-code settle on one shortcut layer (the encoder's second-deepest feature map concatenated after the
+decoder's input, so every spatial position of the decoder sees them. The paper's experiments and the
+authors' code settle on one shortcut layer (the encoder's second-deepest feature map concatenated after the
 decoder's first layer: detail the bottleneck would lose, which a reconstruction loss of weight 100 asks
 for) and one inject layer (the attributes tiled again at that layer, so the decoder cannot drown them in
-the shortcut's many channels). More shortcuts sharpen reconstructions but weaken the edits (table 1).
+the shortcut's many channels). More shortcuts sharpen reconstructions but weaken the edits (the paper's
+comparison of shortcut and inject layers).
 
-D and the attribute classifier C share a conv trunk and end in two heads (section 3.2, "D and C share all
-convolution layers"): the adversarial score and one logit per attribute.
+D and the attribute classifier C share a conv trunk and end in two heads (section 3 and the paper's network
+table: D and C share their convolutions): the adversarial score and one logit per attribute.
 
 Sizes: the paper's 128 px network has 5 stride-2 layers down to 4x4. Here the depth is the number of
 halvings that leaves a side of 3 or 4: 28 -> 14 -> 7 -> 3 and 32 -> 16 -> 8 -> 4 (3 layers), 128 -> 4 (5,
@@ -29,7 +30,7 @@ from gan_cli.models.layers import norm_layer, require_positive
 
 def tile(code: Tensor, height: int, width: int) -> Tensor:
     """(N, k) attribute codes -> (N, k, height, width): each attribute a constant plane, concatenated to
-    feature maps so that a convolution sees the attributes at every position (section 3.1)."""
+    feature maps so that a convolution sees the attributes at every position."""
     return code[:, :, None, None].expand(-1, -1, height, width)
 
 
@@ -84,8 +85,8 @@ class Generator(nn.Module):
     trained_by = "attgan"  # its attribute input and loss belong to algorithm=attgan
     num_classes = None  # no class labels: sample and eval read this
 
-    def __init__(self, shape: Sequence[int], attributes: Sequence[str] | None, width: int = 32, depth: int | None = None,
-                 shortcut_layers: int = 1, inject_layers: int = 1, norm: str = "batch"):
+    def __init__(self, shape: Sequence[int], attributes: Sequence[str] | None, width: int = 32,
+                 depth: int | None = None, shortcut_layers: int = 1, inject_layers: int = 1, norm: str = "batch"):
         """attributes: the names of the k attributes (data.attributes); width: filters of the first encoder
         layer (paper: 64); depth: stride-2 layers of the encoder and of the decoder (null: down to 3-4 px);
         shortcut_layers / inject_layers: decoder layers followed by the encoder's map of that size / by the
@@ -171,8 +172,8 @@ class Discriminator(nn.Module):
 
     trained_by = "attgan"
 
-    def __init__(self, shape: Sequence[int], attributes: Sequence[str] | None, width: int = 32, depth: int | None = None,
-                 fc_dim: int = 256, norm: str = "instance"):
+    def __init__(self, shape: Sequence[int], attributes: Sequence[str] | None, width: int = 32,
+                 depth: int | None = None, fc_dim: int = 256, norm: str = "instance"):
         """width: filters of the first layer (paper: 64), doubling per layer; fc_dim: the hidden width of each
         head (paper: 1024); norm: of the conv layers. The authors' code uses instance norm; batch norm is
         refused by loss=wgan_gp, whose penalty is per sample."""
