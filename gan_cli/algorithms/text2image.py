@@ -80,10 +80,11 @@ class Text2Image(Algorithm):
 
     def __init__(self, models: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
                  interpolation: float = 1.0, beta: float = 0.5, mismatch: str = "batch", encoder_steps: int = 300,
-                 encoder_batch: int = 64, encoder_lr: float = 1e-3, ema: float = 0.0):
+                 encoder_batch: int = 64, encoder_lr: float = 1e-3, encoder_invariance: float = 1.0, ema: float = 0.0):
         """interpolation: weight of GAN-INT's term in G's loss (0: GAN-CLS alone); beta: the mix of two
         captions' embeddings; mismatch: batch or field (module docstring); encoder_steps, encoder_batch,
-        encoder_lr: the text encoder's pre-training (Adam), before the first step of a new run."""
+        encoder_lr: the text encoder's pre-training (Adam), before the first step of a new run;
+        encoder_invariance: the weight, in it, of the pull between two captions of one description."""
         G, D = models["G"], models["D"]
         if not isinstance(getattr(G, "encoder", None), nn.Module) or getattr(D, "text_dim", None) is None:
             raise UserError(f"algorithm=text2image needs a generator with a text encoder and a matching-aware D, and "
@@ -96,14 +97,16 @@ class Text2Image(Algorithm):
             raise UserError(f"algorithm.beta={beta} must be in [0, 1]: the share of the first caption's embedding")
         if interpolation < 0:
             raise UserError(f"algorithm.interpolation={interpolation} must be 0 (GAN-CLS alone) or positive")
-        if encoder_steps < 0 or encoder_batch < 1 or encoder_lr <= 0:
+        if encoder_steps < 0 or encoder_batch < 1 or encoder_lr <= 0 or encoder_invariance < 0:
             raise UserError(f"algorithm.encoder_steps={encoder_steps}, encoder_batch={encoder_batch}, "
-                            f"encoder_lr={encoder_lr}: steps 0 or more, a positive batch and rate")
+                            f"encoder_lr={encoder_lr}, encoder_invariance={encoder_invariance}: steps 0 or more, a "
+                            f"positive batch and rate, a weight 0 or more")
         super().__init__(models, optimizers, ema)
         self.G, self.D = G, D
         self.num_classes = None  # G takes captions, not labels: the fixed noise has none
         self.interpolation, self.beta, self.mismatch = interpolation, beta, mismatch
         self.encoder_steps, self.encoder_batch, self.encoder_lr = encoder_steps, encoder_batch, encoder_lr
+        self.encoder_invariance = encoder_invariance
         G.encoder.requires_grad_(False)  # frozen, also on resume; the pre-training thaws it alone
         self.captions: captions.Captions | None = None
         self.thresholds: Tensor | None = None
@@ -115,7 +118,7 @@ class Text2Image(Algorithm):
         super().check_data(data)
         table = getattr(data, "attributes", None)
         if data.num_classes != len(captions.DIGITS) or table is None:
-            lacks = ("labels" if not data.num_classes else f"{data.num_classes} classes, not ten digits"
+            lacks = ("no labels" if not data.num_classes else f"{data.num_classes} classes, not ten digits"
                      if data.num_classes != len(captions.DIGITS) else "no measured attributes")
             raise UserError(f"algorithm=text2image captions each digit from its label and measured attributes, and "
                             f"data={data.name} has {lacks}: use data=mnist data.attributes=[thickness,slant] "
@@ -141,8 +144,13 @@ class Text2Image(Algorithm):
             self.pretrain_encoder(run)
 
     def pretrain_encoder(self, run: Run) -> dict[str, float]:
-        """phi pre-trained on captions of uniformly drawn descriptions (training templates only), then frozen;
-        logs how well a linear read-out of it names the digit and the attributes of held-out-template captions."""
+        """phi pre-trained on captions of uniformly drawn descriptions (training templates only), then frozen:
+        a linear read-out names the digit and the attributes of two captions of each description (their own
+        templates and synonyms), and encoder_invariance pulls the two phi together, their squared distance over
+        their mean squared norm. Reed et al.'s joint embedding brings the captions of one class together
+        through the images; here the description is known, so they are brought together directly, and a
+        held-out template lands by its description's captions, not by its word order's. Logs how well the
+        read-out names held-out-template captions."""
         caps, enc, dev = self._setup(run), self.G.encoder, run.device
         k = len(caps.names)
         heads = nn.ModuleDict({"digit": nn.Linear(self.G.text_dim, len(captions.DIGITS)),
@@ -154,16 +162,23 @@ class Text2Image(Algorithm):
             labels = torch.randint(len(captions.DIGITS), (n,), device=dev, generator=gen)
             return labels, torch.randint(2, (n, k), device=dev, generator=gen).float()
 
-        def read(tokens: Tensor) -> tuple[Tensor, Tensor]:
+        def read(tokens: Tensor) -> tuple[Tensor, Tensor, Tensor]:
             phi = enc(tokens)
-            return heads["digit"](phi), heads["attributes"](phi)[:, :k]
+            return heads["digit"](phi), heads["attributes"](phi)[:, :k], phi
+
+        def named(digit: Tensor, attrs: Tensor, labels: Tensor, values: Tensor) -> Tensor:
+            return F.cross_entropy(digit, labels) + (F.binary_cross_entropy_with_logits(attrs, values) if k else 0)
 
         enc.requires_grad_(True)
         try:
             for _ in range(self.encoder_steps):
                 labels, values = draw(self.encoder_batch)
-                digit, attrs = read(caps.tokens(labels, values, gen))
-                loss = F.cross_entropy(digit, labels) + (F.binary_cross_entropy_with_logits(attrs, values) if k else 0)
+                digit_a, attrs_a, phi_a = read(caps.tokens(labels, values, gen))
+                digit_b, attrs_b, phi_b = read(caps.tokens(labels, values, gen))
+                scale = (phi_a.detach().square().sum(1).mean() + phi_b.detach().square().sum(1).mean()) / 2
+                pull = (phi_a - phi_b).square().sum(1).mean() / scale.clamp_min(1e-8)
+                loss = (named(digit_a, attrs_a, labels, values) + named(digit_b, attrs_b, labels, values)
+                        + self.encoder_invariance * pull)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -172,7 +187,7 @@ class Text2Image(Algorithm):
         with torch.no_grad():
             labels, values = draw(2000)
             held = caps.held_out[torch.randint(len(caps.held_out), (2000,), device=dev, generator=gen)]
-            digit, attrs = read(caps.tokens(labels, values, gen, templates=held))
+            digit, attrs, _ = read(caps.tokens(labels, values, gen, templates=held))
             result = {"digit": (digit.argmax(1) == labels).float().mean().item(),
                       "attributes": ((attrs > 0).float() == values).float().mean().item() if k else 1.0}
         log.info("text encoder: pre-trained for %d steps on captions of the training templates, then frozen; on "
