@@ -4,9 +4,10 @@ model=text2image has the networks).
 
 Before the first step the text encoder phi is pre-trained on captions alone and frozen, as the paper's is
 (Reed et al. pre-train a char-CNN-RNN on a joint embedding with images): a linear read-out of phi(t) must
-name the digit and each attribute the caption states, over captions of the training templates. What the
-caption says is known here exactly, so this asks of phi what the paper's joint embedding gives: captions
-that describe the same picture land together, whatever the template and synonyms.
+name the digit and each attribute the caption states, and two captions of one description are pulled
+together, over captions of the training templates (pretrain_encoder). What the caption says is known here
+exactly, so this asks of phi what the paper's joint embedding gives: captions that describe the same
+picture land together, whatever the template and synonyms, held-out templates included.
 
 Each step, on a real batch x with its captions t (a training template and synonyms drawn per image):
 - D (GAN-CLS, the matching-aware discriminator; Algorithm 1): three pairs, real image with matching text
