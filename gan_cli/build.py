@@ -283,13 +283,14 @@ def parts(cfg: DictConfig, dev: torch.device) -> Parts:
 def algorithm(cfg: DictConfig, parts: Parts) -> Algorithm:
     """The training algorithm (algorithm=) over the built networks and optimisers. An algorithm takes
     what its __init__ names: the loss (loss=), the label count of a conditional model, the data's measured
-    attributes (AttGAN) and SRGAN's content network (built only for an algorithm that names it)."""
+    attributes (AttGAN), the data source itself (a Gaussian mixture's fit) and SRGAN's content network (built
+    only for an algorithm that names it)."""
     def device_of_g() -> torch.device:
         return next(iter(parts.G.parameters()), torch.zeros(())).device
 
     return call_with(parts.make, "algorithm", models=parts.models, optimizers=parts.optimizers, loss=parts.loss,
                      num_classes=parts.data.num_classes if cfg.model.get("conditional", False) else None,
-                     attributes=getattr(parts.data, "attributes", None),
+                     attributes=getattr(parts.data, "attributes", None), data=parts.data,
                      content_network=Lazy(lambda: content_network(cfg, parts.data, device_of_g())))
 
 

@@ -195,3 +195,77 @@ def test_autoencoder_trains_fits_its_codes_and_samples(tmp_path):
     proc = gan("sample", f"checkpoint={run / 'checkpoints/last.pt'}", f"input={tmp_path / 'in'}", cwd=tmp_path,
                check=True)
     assert "1 image reconstructed" in proc.stdout
+
+
+# -- the Gaussian mixture ------------------------------------------------------------------------------
+
+def _mixture_data(n: int = 3000) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, 3, generator=g) @ torch.tensor([[0.5, 0.2, 0.0], [0.0, 0.3, 0.1], [0.0, 0.0, 0.2]])
+    b = torch.randn(n // 2, 3, generator=g) * 0.3 + torch.tensor([2.0, -1.0, 0.5])
+    return torch.cat([a, b])
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag", "tied", "spherical"])
+def test_the_mixture_samples_as_sklearn_samples_its_fit(covariance):
+    from sklearn.mixture import GaussianMixture as EM
+
+    from gan_cli.models.gmm import GaussianMixture
+
+    x = _mixture_data()
+    G = GaussianMixture((3,), components=2, covariance=covariance)
+    stats = G.fit(x, seed=0)
+    em = EM(n_components=2, covariance_type=covariance, reg_covar=1e-6, random_state=0).fit(x.double().numpy())
+    torch.testing.assert_close(G.weights, torch.from_numpy(em.weights_).float())
+    torch.testing.assert_close(G.means, torch.from_numpy(em.means_).float())
+    assert stats["gmm/log_likelihood"] == pytest.approx(em.score(x.double().numpy()), rel=1e-6)
+    n = 200_000
+    mine = G(torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(1))).double()
+    theirs = torch.from_numpy(em.sample(n)[0])
+    assert G.z_dim == 4 and mine.shape == (n, 3)
+    torch.testing.assert_close(mine.mean(0), theirs.mean(0), atol=0.02, rtol=0)
+    torch.testing.assert_close(torch.cov(mine.T), torch.cov(theirs.T), atol=0.02, rtol=0)
+    shares = torch.bincount(G.component(torch.randn(n)), minlength=2).double() / n  # k with probability pi_k
+    torch.testing.assert_close(shares, torch.from_numpy(em.weights_), atol=0.01, rtol=0)
+
+
+def test_a_mixture_sample_is_a_function_of_its_own_z():
+    from gan_cli.models.gmm import GaussianMixture
+
+    G = GaussianMixture((3,), components=2)
+    G.fit(_mixture_data(), seed=0)
+    z = torch.randn(5, G.z_dim)
+    torch.testing.assert_close(G(z[2:3]), G(z)[2:3])
+    images = GaussianMixture((1, 2, 2), components=1, covariance="diag")
+    images.means.fill_(0.9)
+    assert images(torch.full((3, 5), 3.0)).max() == 1.0  # pixels clipped to the data's [-1, 1]
+
+
+def test_more_components_than_samples_is_one_line_and_leaves_no_run(tmp_path):
+    run = tmp_path / "run"
+    one_line_error(gan("train", "algorithm=gmm", "model=gmm", *TINY_DATA, "model.components=65", "device=cpu",
+                       f"hydra.run.dir={run}", cwd=tmp_path), "model.components=65", "64 samples")
+    assert not run.exists()
+
+
+def test_gmm_fits_once_through_gan_train_and_samples_and_evaluates(tmp_path):
+    run = tmp_path / "gmm"
+    gan("train", "algorithm=gmm", "model=gmm", "data=toy_ring", "model.components=8", "model.max_samples=2000",
+        "train.steps=50", "device=cpu", f"hydra.run.dir={run}", cwd=tmp_path, check=True)
+    rows = logged(run)
+    assert len(rows) == 1 and rows[0]["step"] == 1 and rows[0]["gmm/converged"] == 1.0  # one fit, not 50 steps
+    last = run / "checkpoints" / "last.pt"
+    saved = checkpoint.load(last)
+    assert saved["step"] == 1 and saved["optimizers"] == {}
+    assert saved["models"]["G"]["scale"].shape == (8, 2, 2) and saved["models"]["G"]["means"].shape == (8, 2)
+    gan("sample", f"checkpoint={last}", "n=100", f"out={tmp_path / 's.png'}", cwd=tmp_path, check=True)
+    proc = gan("eval", f"checkpoint={last}", "n=2000", "metrics=[modes_covered,high_quality_share]", cwd=tmp_path,
+               check=True)
+    assert "modes_covered       8" in proc.stdout
+    images = tmp_path / "images"  # flattened small images
+    gan("train", "algorithm=gmm", "model=gmm", *TINY_DATA, "model.components=3", "model.covariance=diag",
+        "device=cpu", f"hydra.run.dir={images}", cwd=tmp_path, check=True)
+    gan("sample", f"checkpoint={images / 'checkpoints/last.pt'}", "n=4", f"out={tmp_path / 'i.pt'}", cwd=tmp_path,
+        check=True)
+    drawn = torch.load(tmp_path / "i.pt", weights_only=True)["samples"]
+    assert drawn.shape == (4, 1, 16, 16) and drawn.abs().max() <= 1
