@@ -57,8 +57,9 @@ def _names(attributes: Sequence[str] | None, net: str) -> tuple[str, ...]:
                         f"data.attributes=[Smiling,Male]")
     names = tuple(str(a) for a in attributes)
     if not names:
-        raise UserError(f"model.{net}.attributes is empty: AttGAN edits attributes; set data.attributes=[thickness,"
-                        f"slant,...] (the model takes them from there)")
+        raise UserError(f"model.{net}.attributes is empty: AttGAN is built for the attributes it edits; name them in "
+                        f"data.attributes=[...] (data=mnist: thickness, slant, ...; data=attribute_folder: the table's "
+                        f"columns)")
     return names
 
 
