@@ -178,6 +178,11 @@ def test_vae_trains_samples_from_the_prior_and_reconstructs_input(tmp_path):
     _digit(tmp_path / "big.png", side=20)
     one_line_error(gan("sample", f"checkpoint={last}", f"input={tmp_path / 'big.png'}", cwd=tmp_path),
                    "20x20", "16x16")
+    # four steps on noise images: the posterior has not left the prior yet, which is what collapse looks like
+    report = gan("diagnose", f"run={run}", "samples=0", cwd=tmp_path, check=True).stdout
+    assert "verdict: posterior collapse" in report and "ELBO" in report
+    assert "not applicable: convergence failure, vanishing gradient, oscillation" in report
+    assert "try: gan train algorithm.beta=0.25" in report and "model.d." not in report
 
 
 def test_autoencoder_trains_fits_its_codes_and_samples(tmp_path):
@@ -269,3 +274,23 @@ def test_gmm_fits_once_through_gan_train_and_samples_and_evaluates(tmp_path):
         check=True)
     drawn = torch.load(tmp_path / "i.pt", weights_only=True)["samples"]
     assert drawn.shape == (4, 1, 16, 16) and drawn.abs().max() <= 1
+    report = gan("diagnose", f"run={run}", "samples=0", cwd=tmp_path, check=True).stdout  # one row is enough
+    assert "verdict: healthy. One EM fit: log-likelihood" in report and "not applicable: convergence" in report
+
+
+def test_posterior_collapse_is_kl_near_zero_at_the_end():
+    from gan_cli.diagnose.detectors import detect, posterior_collapse
+    from gan_cli.diagnose.series import Series
+
+    t = {"kl": 0.5, "tail": 0.2}
+    steps = list(range(10, 110, 10))
+    config = {"algorithm": {"_target_": "gan_cli.algorithms.vae.VAE", "beta": 4.0}}
+    healthy = Series(steps, {"vae/kl": [30.0] * 10, "vae/recon": [100.0] * 10})
+    assert posterior_collapse(healthy, config, t) == []
+    kl = [5, 3, 1, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.01]
+    [found] = posterior_collapse(Series(steps, {"vae/kl": kl, "vae/recon": [100.0] * 10}), config, t)
+    assert found.kind == "posterior_collapse" and found.start == 90 and found.cures == ["algorithm.beta=1"]
+    # a VAE's loss/g is never logged: the oscillation detector would read NaNs as a swing if it were asked
+    swinging = Series(steps * 4, {"vae/kl": [30.0] * 40, "loss/g": [1.0, 5.0] * 20})
+    thresholds = {"oscillation": {"window": 10, "amplitude": 0.5, "growth": 2.0}, "posterior_collapse": t}
+    assert detect(swinging, config, thresholds) == []

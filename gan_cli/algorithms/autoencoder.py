@@ -30,6 +30,7 @@ ENCODE_BATCH = 500  # images per forward pass when the codes are fitted
 
 class Autoencoding(Algorithm):
     inputs = ("z",)
+    adversarial = False  # no discriminator: gan diagnose's detectors of the game do not apply
     encoder = "E"  # the network `gan sample input=` encodes the user's images with (reconstructions)
     optimized = {"G": ("E", "G")}  # one optimiser over the encoder and the decoder: optimizer.g
 

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 class GMM(Algorithm):
     inputs = ("z",)
+    adversarial = False  # no discriminator: gan diagnose's detectors of the game do not apply
     optimized: dict[str, tuple[str, ...]] = {}  # EM needs no optimiser
 
     @classmethod

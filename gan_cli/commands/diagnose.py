@@ -82,8 +82,10 @@ def diagnose(cfg: DictConfig, path: Path, draw: bool = True) -> dict:
     s = series.read(path)
     config = run_config(path, cfg.trust)
     t = OmegaConf.to_container(cfg.thresholds)
-    # a divergence is plain at any length; every other verdict needs enough of the run to judge
-    if len(s) < max(cfg.min_points, 1) and not detectors.divergence(s, config, t["divergence"]):
+    # a divergence is plain at any length; every other verdict needs enough of the run to judge, except the
+    # baselines': a Gaussian mixture's fit logs one row, and a VAE's KL is near 0 or not at any length
+    needed = max(cfg.min_points, 1) if detectors.adversarial(config) else 1
+    if len(s) < needed and not detectors.divergence(s, config, t["divergence"]):
         if s.skipped:  # too few because rows were damaged: that is the news, not the run's length
             raise UserError(f"{path / 'metrics.jsonl'} {s.problem}: the metrics file is corrupt ({s.skipped} "
                             f"unusable row{'s' if s.skipped > 1 else ''} skipped); the {len(s)} left are too "
@@ -102,6 +104,7 @@ def diagnose(cfg: DictConfig, path: Path, draw: bool = True) -> dict:
         "run": str(path), "verdict": verdict, "steps": [s.steps[0], s.steps[-1]], "log_intervals": len(s),
         "findings": [f.to_dict() for f in findings],
         "balance": detectors.balance(s, t["healthy"]["tail"]),
+        "not_applicable": detectors.not_applicable(config),
         "diversity": {p.step: {"diversity": p.diversity, "duplicates": p.duplicates, "covered": p.covered,
                                "of": p.of} for p in probes},
     }
@@ -117,18 +120,23 @@ def diagnose(cfg: DictConfig, path: Path, draw: bool = True) -> dict:
 def format_report(path: Path, report: dict) -> str:
     lines = [f"run: {path} (steps {report['steps'][0]}-{report['steps'][1]}, {report['log_intervals']} log intervals)"]
     b = report["balance"]
+    curve = _baseline_curve(b)
     if report["verdict"] == "healthy":
         div = list(report["diversity"].values())
         extra = f"; samples {100 * div[-1]['diversity']:.0f}% as diverse as real data" if div else ""
         if "began/m_global" in b:  # BEGAN's D has no accuracy: its convergence measure instead
             lines.append(f"verdict: healthy. M_global fell from {b['began/m_global_early']:.3g} to "
                          f"{b['began/m_global']:.3g} (from step {b['from_step']}), k {b['began/k']:.3g}{extra}")
+        elif curve:  # the baselines have no D: their own curve instead
+            lines.append(f"verdict: healthy. {curve[0].upper()}{curve[1:]}{extra}")
         else:
             per_d = "".join(f"; {name} {real} and {fake}" for name, real, fake in _each_d(b))
             lines.append(f"verdict: healthy. From step {b['from_step']} D is right on {100 * b['acc/real']:.0f}% of "
                          f"real and {100 * b['acc/fake']:.0f}% of fake samples (balance {b['balance']:.2f}{per_d}){extra}")
     else:
         lines.append(f"verdict: {report['verdict'].replace('_', ' ')}")
+        if curve:
+            lines.append(f"  {curve}")
         if _each_d(b):  # several Ds (CycleGAN's two, LAPGAN's levels): which one is out of balance
             lines.append(f"  each D from step {b['from_step']}, right on real / fake: "
                          + "; ".join(f"{name} {real} / {fake}" for name, real, fake in _each_d(b)))
@@ -136,8 +144,25 @@ def format_report(path: Path, report: dict) -> str:
         lines.append(f"- [{f['severity']}] {f['kind'].replace('_', ' ')}, steps {f['start']}-{f['end']}: {f['summary']}")
         if f["cures"]:
             lines.append("    try: " + "  |  ".join(f"gan train {c}" for c in f["cures"]))
+    if report.get("not_applicable"):
+        lines.append(f"not applicable: {', '.join(n.replace('_', ' ') for n in report['not_applicable'])}: these "
+                     f"judge a discriminator and the game against it, and this run trains none")
     lines.append(f"written: {path / 'diagnosis.json'}" + (f", {report['figure']}" if report.get("figure") else ""))
     return "\n".join(lines)
+
+
+def _baseline_curve(b: dict) -> str | None:
+    """What a baseline run's own curve says (the VAE's ELBO, the autoencoder's reconstruction error, a Gaussian
+    mixture's fit), or None for a GAN's run."""
+    if "vae/elbo" in b:
+        return (f"ELBO {b['vae/elbo_early']:.4g} -> {b['vae/elbo']:.4g} nats per image (from step {b['from_step']}: "
+                f"reconstruction {b['vae/recon']:.4g}, KL {b['vae/kl']:.3g})")
+    if "ae/recon" in b:
+        return f"reconstruction error {b['ae/recon_early']:.4g} -> {b['ae/recon']:.4g} per image"
+    if "gmm/log_likelihood" in b:
+        return (f"one EM fit: log-likelihood {b['gmm/log_likelihood']:.4g} nats per sample, "
+                f"{b['gmm/iterations']:.0f} iterations, {'converged' if b['gmm/converged'] else 'not converged'}")
+    return None
 
 
 def _each_d(balance: dict) -> list[tuple[str, str, str]]:

@@ -85,18 +85,20 @@ def _saturates(config: dict) -> bool:
 
 
 def divergence(s: Series, config: dict, t: dict) -> list[Finding]:
-    for name in ("loss/d", "loss/g"):
+    # the VAE's and the autoencoder's objectives can blow up too; a Gaussian mixture's fit logs no loss
+    for name in ("loss/d", "loss/g", "loss/vae", "loss/ae"):
         if name not in s.values:  # never logged (a damaged file's rows): nothing to judge, not a NaN
             continue
         values = s.get(name)
         bad = [i for i, v in enumerate(values) if not math.isfinite(v) or abs(v) > t["explode"]]
         if bad:
             i = bad[0]
+            cures = (_halved_lr(config, "d") + _halved_lr(config, "g") + ["model.d.spectral_norm=true"]
+                     if adversarial(config) else _halved_lr(config, "g"))  # one optimiser, optimizer.g
             return [Finding(
                 "divergence", "high", s.steps[i], s.steps[-1],
                 f"{name} became {values[i]:.3g} at step {s.steps[i]} (|loss| > {t['explode']:g} or not finite)",
-                {"metric": name, "value": values[i]},
-                _halved_lr(config, "d") + _halved_lr(config, "g") + ["model.d.spectral_norm=true"])]
+                {"metric": name, "value": values[i]}, cures)]
     return []
 
 
@@ -235,14 +237,67 @@ def began_convergence(s: Series, config: dict, t: dict) -> list[Finding]:
         {M_GLOBAL + "_early": early, M_GLOBAL: late, "began/k": k}, cures)]
 
 
-SERIES_DETECTORS = (divergence, convergence_failure, vanishing_gradient, oscillation, began_convergence)
+KL = "vae/kl"
+
+
+def posterior_collapse(s: Series, config: dict, t: dict) -> list[Finding]:
+    """A VAE whose posterior q(z|x) has fallen onto the prior: KL(q(z|x) || p(z)) near 0 over the end of the
+    run, so the codes say next to nothing about the image, the decoder learns to ignore z, and every sample is
+    close to the average image (Bowman et al. 2016)."""
+    kl = s.get(KL)
+    if not any(math.isfinite(v) for v in kl):
+        return []
+    b = max(1, int(len(s) * t["tail"]))
+    late = _mean(kl[-b:])
+    if not late < t["kl"]:
+        return []
+    algorithm = config.get("algorithm", {})
+    beta = algorithm.get("beta")
+    cures = [f"algorithm.beta={beta / 4:g}"] if isinstance(beta, (int, float)) and beta > 0 else []
+    sigma = algorithm.get("sigma")
+    if algorithm.get("likelihood") == "gaussian" and isinstance(sigma, (int, float)):
+        cures.append(f"algorithm.sigma={sigma / 2:g}")  # a sharper likelihood weighs reconstruction more than KL
+    return [Finding(
+        "posterior_collapse", "high", s.steps[-b], s.steps[-1],
+        f"KL(q(z|x) || p(z)) is {late:.3g} nats per image over the last {b} log intervals (under {t['kl']:g}): "
+        f"the codes carry almost nothing about the image, so the decoder ignores z",
+        {KL: late, "vae/recon": _mean(s.get("vae/recon")[-b:])}, cures)]
+
+
+SERIES_DETECTORS = (divergence, convergence_failure, vanishing_gradient, oscillation, began_convergence,
+                    posterior_collapse)
+# those that read a discriminator's accuracies, gradients or game: they judge only adversarial algorithms
+ADVERSARIAL = (convergence_failure, vanishing_gradient, oscillation, began_convergence)
+
+
+def _algorithm_class(config: dict):
+    """The run's algorithm class when it is a shipped one (a run's config is someone's file), else None."""
+    target = config.get("algorithm", {}).get("_target_", "")
+    if not isinstance(target, str) or not targets.allowed(target):
+        return None
+    from hydra.utils import get_class
+
+    return get_class(target)
+
+
+def adversarial(config: dict) -> bool:
+    """Whether the run's algorithm trains a generator against a discriminator (Algorithm.adversarial); the
+    baselines (VAE, autoencoder, Gaussian mixture) do not. A run from before the algorithm group trained a GAN."""
+    cls = _algorithm_class(config)
+    return True if cls is None else bool(getattr(cls, "adversarial", True))
+
+
+def not_applicable(config: dict) -> list[str]:
+    """The detectors that do not apply to the run's algorithm, by name: the adversarial ones without a D."""
+    return [] if adversarial(config) else [d.__name__ for d in ADVERSARIAL]
 
 
 def detect(s: Series, config: dict, thresholds: dict) -> list[Finding]:
     findings = []
+    skipped = not_applicable(config)
     for detector in SERIES_DETECTORS:
         t = thresholds.get(detector.__name__)
-        if t is None:  # a run resumed from before this detector: its config's thresholds lack it
+        if t is None or detector.__name__ in skipped:  # a run resumed from before this detector lacks its thresholds
             continue
         findings += detector(s, config, t)
     for f in findings:
@@ -256,13 +311,15 @@ def applicable(config: dict, cures: list[str]) -> list[str]:
     imported: a run's config is someone's file."""
     from gan_cli.build import STABILISERS
 
-    target = config.get("algorithm", {}).get("_target_", "")
-    if not isinstance(target, str) or not targets.allowed(target):
+    cls = _algorithm_class(config)
+    if cls is None:
         return cures
-    from hydra.utils import get_class
-
-    takes = getattr(get_class(target), "stabilisers", frozenset())
-    return [c for c in cures if all(k not in STABILISERS or k in takes for k in (p.split("=")[0] for p in c.split()))]
+    takes = getattr(cls, "stabilisers", frozenset())
+    cures = [c for c in cures if all(k not in STABILISERS or k in takes for k in (p.split("=")[0] for p in c.split()))]
+    if not getattr(cls, "adversarial", True):  # no loss= and no D: WGAN-GP, R1, D's rate and norms are moot
+        cures = [c for c in cures if not any(p.startswith(("loss=", "loss.", "model.d.", "optimizer.d."))
+                                             for p in c.split())]
+    return cures
 
 
 def balance(s: Series, tail: float, early: float = 0.1) -> dict[str, float]:
@@ -280,4 +337,15 @@ def balance(s: Series, tail: float, early: float = 0.1) -> dict[str, float]:
     if is_began(s):
         _, _, first, last = _early_and_late(s, early, tail)
         out.update({M_GLOBAL + "_early": first, M_GLOBAL: last, "began/k": _mean(s.get("began/k")[-k:])})
+    # the baselines' own curves: the VAE's bound and its terms, the autoencoder's reconstruction error (early
+    # and late, per image, in nats or squared [0, 1] pixels), a Gaussian mixture's single fit
+    a = max(1, int(len(s) * early))
+    for name in ("vae/elbo", "ae/recon"):
+        if any(math.isfinite(v) for v in s.get(name)):
+            out.update({f"{name}_early": _mean(s.get(name)[:a]), name: _mean(s.get(name)[-k:])})
+    if any(math.isfinite(v) for v in s.get("vae/elbo")):
+        out.update({"vae/recon": _mean(s.get("vae/recon")[-k:]), KL: _mean(s.get(KL)[-k:])})
+    for name in ("gmm/log_likelihood", "gmm/iterations", "gmm/converged"):
+        if any(math.isfinite(v) for v in s.get(name)):
+            out[name] = s.get(name)[-1]
     return out

@@ -13,9 +13,11 @@ from gan_cli.diagnose.detectors import Finding
 from gan_cli.diagnose.series import Series
 
 COLOURS = {"divergence": "tab:red", "convergence_failure": "tab:orange", "vanishing_gradient": "tab:purple",
-           "oscillation": "tab:blue", "mode_collapse": "tab:green"}
+           "oscillation": "tab:blue", "mode_collapse": "tab:green", "posterior_collapse": "tab:brown"}
 PANELS = (("losses", ("loss/d", "loss/g"), False), ("D's view", ("d/real", "d/fake", "acc/real", "acc/fake"), False),
           ("BEGAN's equilibrium", ("began/m_global", "began/k"), False),  # its D has no accuracy to show
+          ("the VAE's bound, per image (nats)", ("vae/elbo", "vae/recon", "vae/kl"), False),  # the baselines': no D
+          ("reconstruction error, per image", ("ae/recon",), False),
           ("gradient norms", ("grad_norm/d", "grad_norm/g"), True))
 
 
