@@ -290,7 +290,8 @@ def algorithm(cfg: DictConfig, parts: Parts) -> Algorithm:
 
     return call_with(parts.make, "algorithm", models=parts.models, optimizers=parts.optimizers, loss=parts.loss,
                      num_classes=parts.data.num_classes if cfg.model.get("conditional", False) else None,
-                     attributes=getattr(parts.data, "attributes", None), data=parts.data,
+                     # Lazy: only for an algorithm that names them, never through a **options catch-all
+                     attributes=Lazy(lambda: getattr(parts.data, "attributes", None)), data=Lazy(lambda: parts.data),
                      content_network=Lazy(lambda: content_network(cfg, parts.data, device_of_g())))
 
 
