@@ -133,6 +133,12 @@ def test_input_on_a_gan_checkpoint_is_one_line(tmp_path):
                        cwd=tmp_path), "input=", "has no encoder", "algorithm=vae")
 
 
+@pytest.mark.parametrize("family", [["algorithm=autoencoder", "model=autoencoder", *TRAIN],
+                                    ["algorithm=gmm", "model=gmm", "device=cpu"]])
+def test_an_average_of_weights_is_refused_where_it_means_nothing(tmp_path, family):
+    one_line_error(gan("train", *TINY_DATA, *family, "train.ema=0.9", cwd=tmp_path), "train.ema=0.9")
+
+
 def test_a_vae_on_points_is_one_line(tmp_path):
     one_line_error(gan("train", "algorithm=vae", "model=vae", "data=toy_ring", "train.steps=1", cwd=tmp_path),
                    "2-D points", "algorithm=gmm")
@@ -150,7 +156,7 @@ def _digit(path: Path, side: int = 16, colour: bool = False) -> None:
 
 def test_vae_trains_samples_from_the_prior_and_reconstructs_input(tmp_path):
     run = tmp_path / "vae"
-    gan("train", *VAE_TINY, f"hydra.run.dir={run}", cwd=tmp_path, check=True)
+    gan("train", *VAE_TINY, "train.ema=0.9", f"hydra.run.dir={run}", cwd=tmp_path, check=True)  # samples: the EMA's
     rows = logged(run)
     assert len(rows) == 4
     for row in rows:  # the bound, per image, in nats: recon and KL add up to -ELBO; beta 1: the loss is -ELBO
@@ -159,7 +165,7 @@ def test_vae_trains_samples_from_the_prior_and_reconstructs_input(tmp_path):
         assert row["loss/vae"] == pytest.approx(-row["vae/elbo"], rel=1e-5)
     last = run / "checkpoints" / "last.pt"
     saved = checkpoint.load(last)
-    assert set(saved["models"]) == {"G", "E"} and set(saved["optimizers"]) == {"G"}
+    assert set(saved["models"]) == {"G", "E"} and set(saved["optimizers"]) == {"G"} and saved["ema"] is not None
     gan("sample", f"checkpoint={last}", "n=6", f"out={tmp_path / 's.pt'}", cwd=tmp_path, check=True)
     drawn = torch.load(tmp_path / "s.pt", weights_only=True)
     assert drawn["samples"].shape == (6, 1, 16, 16) and drawn["z"].shape == (6, 4)

@@ -46,8 +46,8 @@ class Autoencoding(Algorithm):
                             f"and data={data.name} holds 2-D points: fit a Gaussian mixture to them instead "
                             f"(algorithm=gmm model=gmm, or experiment=gmm_toy_ring)")
 
-    def __init__(self, models: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer]):
-        super().__init__(models, optimizers)
+    def __init__(self, models: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], ema: float = 0.0):
+        super().__init__(models, optimizers, ema)
         self.E, self.G = models["E"], models["G"]
         self.num_classes = None
 
@@ -74,12 +74,16 @@ class Autoencoder(Autoencoding):
     RECONSTRUCTIONS = ("l2", "bce")
 
     def __init__(self, models: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
-                 reconstruction: str = "bce", fit_samples: int = 10000, fit_every: int = 0):
+                 reconstruction: str = "bce", fit_samples: int = 10000, fit_every: int = 0, ema: float = 0.0):
         """reconstruction: l2 (the squared error per image, in [0, 1] pixel units) or bce (the Bernoulli
         cross-entropy of [0, 1] pixels); fit_samples: training images whose codes the sampling Gaussian is
         fitted to; fit_every: steps between refits (the checkpoints'), besides the one at the end."""
         if reconstruction not in self.RECONSTRUCTIONS:
             raise UserError(f"algorithm.reconstruction={reconstruction}: choose l2 or bce")
+        if ema:
+            raise UserError(f"train.ema={ema}: the autoencoder samples through the Gaussian fitted to its encoder's "
+                            f"codes, which an average of the decoder's past weights would not decode; train.ema works "
+                            f"with algorithm=vae, whose prior is fixed")
         if fit_samples < 2:
             raise UserError(f"algorithm.fit_samples={fit_samples}: a covariance needs at least 2 codes (default 10000)")
         super().__init__(models, optimizers)

@@ -31,8 +31,12 @@ class GMM(Algorithm):
     def networks(cls, shape, input_shape):
         return {"G": ("g", {"shape": shape})}
 
-    def __init__(self, models: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], data):
+    def __init__(self, models: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], data,
+                 ema: float = 0.0):
         """data: the training set, whose size bounds the components (refused now, before the run writes)."""
+        if ema:
+            raise UserError(f"train.ema={ema}: a Gaussian mixture is fitted once, so there are no steps to average; "
+                            f"drop train.ema")
         super().__init__(models, optimizers)
         self.G = models["G"]
         if not callable(getattr(self.G, "fit", None)):

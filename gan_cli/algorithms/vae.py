@@ -45,9 +45,10 @@ LIKELIHOODS = {"bernoulli": bernoulli, "gaussian": gaussian}
 
 class VAE(Autoencoding):
     def __init__(self, models: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
-                 beta: float = 1.0, likelihood: str = "bernoulli", sigma: float = 0.1):
+                 beta: float = 1.0, likelihood: str = "bernoulli", sigma: float = 0.1, ema: float = 0.0):
         """beta: the weight of the KL term (1: the ELBO); likelihood: bernoulli or gaussian, of pixels in
-        [0, 1]; sigma: the Gaussian's fixed standard deviation, in those units."""
+        [0, 1]; sigma: the Gaussian's fixed standard deviation, in those units; ema: the decay of a moving
+        average of the decoder's weights for sampling (0: off)."""
         if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
             raise UserError(f"algorithm.beta={beta} must be 0 or more: the weight of KL(q(z|x) || p(z)) in the loss "
                             f"(1 is the VAE's ELBO, above 1 a beta-VAE, 0 an autoencoder with noisy codes)")
@@ -56,7 +57,7 @@ class VAE(Autoencoding):
         if not sigma > 0:
             raise UserError(f"algorithm.sigma={sigma} must be positive: the Gaussian likelihood's standard deviation "
                             f"in [0, 1] pixel units (e.g. 0.1)")
-        super().__init__(models, optimizers)
+        super().__init__(models, optimizers, ema)
         if not getattr(self.E, "variational", False):
             raise UserError(f"algorithm=vae needs an encoder of a Gaussian posterior (mu and log-variance), and "
                             f"{type(self.E).__name__} gives one code: use model=vae")
