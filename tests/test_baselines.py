@@ -259,6 +259,11 @@ def test_more_components_than_samples_is_one_line_and_leaves_no_run(tmp_path):
     assert not run.exists()
 
 
+def test_a_mixture_too_large_for_memory_is_one_line(tmp_path):
+    one_line_error(gan("train", "algorithm=gmm", "model=gmm", "data=fake", "data.resolution=64", "model.components=1000",
+                       "device=cpu", cwd=tmp_path), "12288 dimensions", "in memory", "model.covariance=diag")
+
+
 def test_gmm_fits_once_through_gan_train_and_samples_and_evaluates(tmp_path):
     run = tmp_path / "gmm"
     gan("train", "algorithm=gmm", "model=gmm", "data=toy_ring", "model.components=8", "model.max_samples=2000",

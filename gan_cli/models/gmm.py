@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from gan_cli import limits
 from gan_cli.errors import UserError
 from gan_cli.models.layers import require_positive
 
@@ -49,6 +50,12 @@ class GaussianMixture(nn.Module):
         self.components, self.covariance, self.max_samples = components, covariance, max_samples
         self.max_iter, self.reg_covar, self.n_init = max_iter, reg_covar, n_init
         k, d = components, self.dim
+        # scikit-learn holds each covariance, its precision's Cholesky factor and a work copy in float64, and
+        # the samples with their responsibilities; here the factors again, in float32
+        per_cov = {"full": k * d * d, "tied": d * d, "diag": k * d, "spherical": k}[covariance]
+        limits.check_memory(per_cov * (3 * 8 + limits.FLOAT) + max_samples * (d + k) * 8 * 2,
+                            f"model.components={k} {covariance} covariances of {d} dimensions need",
+                            "lower model.components or model.max_samples, or use model.covariance=diag")
         self.register_buffer("weights", torch.full((k,), 1 / k))
         self.register_buffer("means", torch.zeros(k, d))
         # the covariances' factors, by their shape rather than by name: (K or 1, d, d) lower-triangular
