@@ -276,3 +276,22 @@ def test_an_existing_mixing_grid_is_not_written_over(tmp_path, style_checkpoint)
     assert mine.read_bytes() == b"the user's own file"
     sample(tmp_path, style_checkpoint, "mix=coarse", "out=mix.png", "overwrite=true", check=True)
     assert Image.open(mine).size == size(columns=7, rows=6)
+
+
+def test_a_concept_direction_in_w_is_found_and_applied_in_w(tmp_path, style_checkpoint, G):
+    """concept= space=w: the pool and the probe are mapped to w, the direction is a difference of mean w,
+    and tile (r, s) is G.synthesis of probe r's w moved by strength s times the direction."""
+    run = tmp_path / "concept"
+    proc = gan("latent-arithmetic", f"checkpoint={style_checkpoint}", "concept=thickness", "space=w",
+               "concept_pool=32", "concept_probe=4", "concept_rows=2", "strengths=[0,2]", f"hydra.run.dir={run}",
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    saved = torch.load(run / "latents.pt", weights_only=True)
+    assert saved["space"] == "w" and saved["direction"].shape == (Z_DIM,)
+    w = mapped(G, seeded_z(36, Z_DIM, 0))
+    assert_close(saved["probe"], w[32:34])
+    png = run / "concept.png"
+    assert Image.open(png).size == size(2, 2)
+    for r in range(2):
+        same_tile(png, r, 0, by_hand(G, w[32 + r:33 + r])[0])
+        same_tile(png, r, 1, by_hand(G, w[32 + r:33 + r] + 2 * saved["direction"])[0])
