@@ -169,6 +169,10 @@ def test_vae_trains_samples_from_the_prior_and_reconstructs_input(tmp_path):
     gan("sample", f"checkpoint={last}", "n=6", f"out={tmp_path / 's.pt'}", cwd=tmp_path, check=True)
     drawn = torch.load(tmp_path / "s.pt", weights_only=True)
     assert drawn["samples"].shape == (6, 1, 16, 16) and drawn["z"].shape == (6, 4)
+    arithmetic = tmp_path / "arithmetic"  # in the VAE's latent space, as for any G of z
+    gan("latent-arithmetic", f"checkpoint={last}", "a=[1,2]", "b=[3]", "c=[4]", f"hydra.run.dir={arithmetic}",
+        cwd=tmp_path, check=True)
+    assert (arithmetic / "arithmetic.png").is_file()
     (tmp_path / "in").mkdir()
     _digit(tmp_path / "in" / "o.png")
     _digit(tmp_path / "in" / "c.png", colour=True)  # converted to the model's grey, as data=folder does
