@@ -289,6 +289,10 @@ def test_gmm_fits_once_through_gan_train_and_samples_and_evaluates(tmp_path):
         check=True)
     drawn = torch.load(tmp_path / "i.pt", weights_only=True)["samples"]
     assert drawn.shape == (4, 1, 16, 16) and drawn.abs().max() <= 1
+    resumed = tmp_path / "resumed"
+    one_line_error(gan("train", f"resume={last}", "train.steps=60", f"hydra.run.dir={resumed}", cwd=tmp_path),
+                   "resume=", "fitted once")
+    assert not resumed.exists()
     report = gan("diagnose", f"run={run}", "samples=0", cwd=tmp_path, check=True).stdout  # one row is enough
     assert "verdict: healthy. One EM fit: log-likelihood" in report and "not applicable: convergence" in report
 

@@ -50,6 +50,11 @@ class GMM(Algorithm):
                             f"needs at least one sample per component; lower model.components")
         self.phases = [Phase("fit", self.fit)]
 
+    def load_state_dict(self, state) -> None:
+        # called on resume= only, before the run writes anything
+        raise UserError("resume=: a Gaussian mixture is fitted once and its checkpoint is already complete; there is "
+                        "nothing to continue (a new gan train with the same seed fits the same mixture)")
+
     def fit(self, run: Run) -> Stats:
         x = run.data.draw(self.samples, run.seed)
         log.info("fitting %d components (%s covariances) by EM to %d samples of %s", self.G.components,
