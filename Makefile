@@ -29,11 +29,14 @@ data: install
 train: data
 	$(VENV)/bin/gan train $(ARGS)
 
+# One pytest worker per core (pytest-xdist), each on one thread: two workers whose torch threads each
+# spread over both cores spin against each other, and the diagnose tests ran 20x slower that way.
+TEST_JOBS ?= auto
 test: data
-	$(PY) -m pytest -q -m "not slow and not gpu" $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_JOBS) -m "not slow and not gpu" $(PYTEST_ARGS)
 
 test-all: data
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 bench: install
 	$(PY) bench/step_overhead.py
