@@ -99,15 +99,24 @@ def classifier(cfg: DictConfig, data) -> nn.Module | None:
 
         judge = translation.classifiers(data, split(cfg, "test"), cache)["B"]
         return None if judge is None else judge.net
-    return small_cnn.cached(data.name, data, split(cfg, "test"), cache)
+    # the data set's judge, cached by the data set's name: trained on the whole split whatever part of it
+    # (data.limit) this run trains on, or a run on 64 digits would cache a 64-digit classifier for all
+    if cfg.data.get("limit") is not None:
+        data = split(cfg, cfg.data.split, whole=True)
+    return small_cnn.cached(data.name, data, split(cfg, "test", whole=True), cache)
 
 
-def split(cfg: DictConfig, name: str):
-    """The data source of cfg.data with split=name (its test images, say)."""
+def split(cfg: DictConfig, name: str, whole: bool = False):
+    """The data source of cfg.data with split=name (its test images, say). whole: all of the split
+    (data.limit dropped) and without measured attributes, as the data set's classifier sees it."""
     from omegaconf import OmegaConf
 
     node = OmegaConf.create(OmegaConf.to_container(cfg.data))
     node.split = name
+    if whole:
+        for key, value in (("limit", None), ("attributes", []), ("thresholds", None)):
+            if key in node:
+                node[key] = value
     return instantiate(node, "data", trusted(cfg))
 
 

@@ -180,3 +180,21 @@ def test_mnist_with_attributes_trains_and_caches_its_measures(tmp_path, small_mn
     assert len(cached) == 1
     saved = torch.load(cached[0], weights_only=True)
     assert saved["names"] == list(morpho.NAMES) and saved["values"].shape == (64, len(morpho.NAMES))
+
+
+def test_the_data_sets_classifier_trains_on_the_whole_split_whatever_the_run_trains_on(small_mnist, monkeypatch):
+    """A run on data.limit=64 digits with attributes must not cache a 64-digit classifier under MNIST's name
+    (a later gan eval of any MNIST run would read it), nor measure the test split's attributes."""
+    from gan_cli import build
+    from gan_cli.metrics import classifier as small_cnn
+    from tests.helpers import compose_config
+
+    seen = {}
+    monkeypatch.setattr(small_cnn, "cached", lambda name, train, test, cache: seen.update(
+        name=name, train=len(train), test=len(test), measured=(train.attributes, test.attributes)))
+    cfg = compose_config("train", ["data=mnist", f"data.root={small_mnist}", "data.limit=64",
+                                   "data.attributes=[thickness]"])
+    data = build.data(cfg)
+    assert len(data) == 64 and data.attributes is not None
+    build.classifier(cfg, data)
+    assert seen == {"name": "mnist", "train": 60000, "test": 10000, "measured": (None, None)}
