@@ -36,10 +36,32 @@ def test_classifier_learns_a_separable_toy_problem(tmp_path):
     data = TensorData("toy", torch.cat([dark, bright]), torch.tensor([0] * 64 + [1] * 64), num_classes=2)
     net = classifier.cached("toy", data, data, tmp_path)
     assert classifier.accuracy(net, data) == 1.0
-    assert (tmp_path / "toy_cnn_8px.pt").is_file()
+    assert (tmp_path / "toy_cnn_affine_8px.pt").is_file()  # 128 images: a small set, trained jittered
     again = classifier.cached("toy", data, data, tmp_path)  # loaded, not retrained
     for a, b in zip(net.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_only_a_small_sets_classifier_trains_on_jittered_images(tmp_path, monkeypatch):
+    data = TensorData("toy", torch.zeros(8, 1, 8, 8, dtype=torch.uint8), torch.zeros(8, dtype=torch.long), num_classes=2)
+    seen = []
+    monkeypatch.setattr(classifier, "train", lambda d, augment: seen.append(augment) or classifier.SmallCNN(1, 2))
+    classifier.cached("toy", data, data, tmp_path)
+    monkeypatch.setattr(classifier, "SMALL_SET", 8)
+    classifier.cached("toy", data, data, tmp_path)
+    assert seen == [True, False]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["toy_cnn_8px.pt", "toy_cnn_affine_8px.pt"]
+
+
+def test_random_affine_with_zero_bounds_is_the_identity_and_each_image_gets_its_own_draw():
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(4, 1, 8, 8, generator=g) * 2 - 1
+    still = classifier.random_affine(images, g, degrees=0, scale=0, shear=0, shift=0)
+    torch.testing.assert_close(still, images)
+    blank = -torch.ones(2, 1, 8, 8)
+    torch.testing.assert_close(classifier.random_affine(blank, g), blank)  # the background stays -1
+    moved = classifier.random_affine(images[:2].repeat(8, 1, 1, 1), g)
+    assert not torch.allclose(moved[0], moved[2])  # the same image, two draws
 
 
 def test_mode_report_on_hand_placed_points():

@@ -7,6 +7,7 @@ confidently recognisable. A domain measure that works offline; it is not FID and
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -17,6 +18,12 @@ from gan_cli import files
 from gan_cli.data.source import TensorData, to_unit_range
 
 log = logging.getLogger(__name__)
+
+# Below this many training images the classifier sees each one randomly rotated, scaled, sheared and shifted
+# (Simard et al. 2003). Without it, the net trained on scikit-learn's 1,437 UCI digits memorises their
+# writers: it read its own held-out digits at 97.5% but MNIST's at 43%; with it, 99.2% and 79%. MNIST and
+# Fashion-MNIST (60,000 each) are left as they were, so every measure taken with them stands.
+SMALL_SET = 10_000
 
 
 class SmallCNN(nn.Module):
@@ -34,17 +41,20 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))
 
 
-def train(data: TensorData, epochs: int = 3, batch_size: int = 128, seed: int = 0, min_updates: int = 1000) -> SmallCNN:
+def train(data: TensorData, epochs: int = 3, batch_size: int = 128, seed: int = 0, min_updates: int = 1000,
+          augment: bool = False) -> SmallCNN:
     """epochs over the data, or more for a small set (scikit-learn's 1,437 training digits), so that the net
     gets min_updates updates at least: three epochs of MNIST are 1,400."""
     torch.manual_seed(seed)
+    jitter = torch.Generator().manual_seed(seed)
     epochs = max(epochs, -(-min_updates * batch_size // len(data)))
     net = SmallCNN(data.shape[0], data.num_classes)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     step = 0
     for epoch in range(epochs):
         for batch in data.batches(batch_size, torch.device("cpu"), seed):
-            loss = F.cross_entropy(net(batch.images), batch.labels)
+            images = random_affine(batch.images, jitter) if augment else batch.images
+            loss = F.cross_entropy(net(images), batch.labels)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -52,6 +62,23 @@ def train(data: TensorData, epochs: int = 3, batch_size: int = 128, seed: int = 
             if step >= (epoch + 1) * (len(data) // batch_size):
                 break
     return net.eval()
+
+
+def random_affine(images: Tensor, generator: torch.Generator, degrees: float = 15, scale: float = 0.15,
+                  shear: float = 0.3, shift: float = 0.1) -> Tensor:
+    """Each image (in [-1, 1]) rotated by up to `degrees`, scaled by 1 +- `scale`, sheared by up to `shear`
+    and shifted by up to `shift` of its half-width, with its own draw; the background stays -1."""
+    n = len(images)
+
+    def uniform(bound: float) -> Tensor:
+        return (torch.rand(n, generator=generator) * 2 - 1) * bound
+
+    angle, size = uniform(degrees) * math.pi / 180, 1 + uniform(scale)
+    cos, sin = torch.cos(angle) / size, torch.sin(angle) / size
+    theta = torch.stack([torch.stack([cos, uniform(shear) - sin, uniform(shift)], 1),
+                         torch.stack([sin, cos, uniform(shift)], 1)], 1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images + 1, grid, align_corners=False) - 1
 
 
 @torch.no_grad()
@@ -64,8 +91,10 @@ def accuracy(net: nn.Module, data: TensorData, batch_size: int = 1000) -> float:
 
 
 def cached(name: str, train_data: TensorData, test_data: TensorData, cache_dir: Path) -> SmallCNN:
-    """Load the classifier for `name`, or train it once and keep it in cache_dir."""
-    path = cache_dir / f"{name}_cnn_{train_data.shape[-1]}px.pt"
+    """Load the classifier for `name`, or train it once and keep it in cache_dir. A small set's classifier
+    trains on jittered images, and its file says so: one trained before that rule is never read."""
+    augment = len(train_data) < SMALL_SET
+    path = cache_dir / f"{name}_cnn_{'affine_' if augment else ''}{train_data.shape[-1]}px.pt"
     net = SmallCNN(train_data.shape[0], train_data.num_classes)
     if path.is_file():
         saved = torch.load(path, weights_only=True)
@@ -73,7 +102,7 @@ def cached(name: str, train_data: TensorData, test_data: TensorData, cache_dir: 
         net.test_accuracy = saved["test_accuracy"]
         return net.eval()
     log.info("training the %s classifier once (cached in %s)", name, path)
-    net = train(train_data)
+    net = train(train_data, augment=augment)
     acc = accuracy(net, test_data)
     log.info("%s classifier: test accuracy %.4f", name, acc)
     files.write_tensors(path, {"weights": net.state_dict(), "test_accuracy": acc},
