@@ -43,11 +43,7 @@ def atomic_write(path: Path, fix: str = FIX) -> Iterator[Path]:
     path = Path(path)
     tmp: Path | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        tmp = Path(name)
-        os.chmod(tmp, _MODE)
+        tmp = temp_beside(path)
         yield tmp
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:  # torch.save reports a failed write as a RuntimeError
@@ -60,6 +56,20 @@ def atomic_write(path: Path, fix: str = FIX) -> Iterator[Path]:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def temp_beside(path: Path) -> Path:
+    """A new empty file `.<name>.<random>.tmp` beside `path` (its folder made), with the mode open() would
+    give it: where atomic_write, or a writer that publishes the file its own way, writes in full."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        os.chmod(name, _MODE)
+    except OSError:
+        os.unlink(name)
+        raise
+    return Path(name)
 
 
 def write_text(path: Path, text: str, fix: str = FIX) -> Path:

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import DATA_ROOT, TINY, gan
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory):
+    """data=folder's caches (conf/data/folder.yaml: ${oc.env:GAN_CACHE_DIR,...}) go under the session's
+    temporary folder, never the user's ~/.cache."""
+    old = os.environ.get("GAN_CACHE_DIR")
+    os.environ["GAN_CACHE_DIR"] = str(tmp_path_factory.mktemp("gan_cache"))
+    yield
+    if old is None:
+        os.environ.pop("GAN_CACHE_DIR", None)
+    else:
+        os.environ["GAN_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,11 @@ Every picture Pillow can open becomes 8-bit grey (L) or RGB pixels, whatever it 
   cannot convert by itself, through its colour management (LAB -> sRGB);
 - a photo's EXIF orientation is applied, so a portrait taken on a phone stands upright.
 
+With data.cache=true (the config's default) every image is decoded once into a memory-mapped uint8 array
+under data.cache_dir, which training reads as it reads data=mnist: see folder_cache. The pixels are the
+same; what this module says of files that cannot be used holds for the streaming path (data.cache=false),
+while the cache leaves such files out, naming them.
+
 Files that cannot be used are skipped with a warning that names them, rather than stopping the run: one
 bad file among thousands (an interrupted download, a stray text file) should not end a long training
 run, and the warning still tells the user which file to fix.
@@ -31,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from gan_cli.data.source import LoaderData
+from gan_cli.data.source import LoaderData, TensorData
 from gan_cli.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
@@ -140,8 +145,16 @@ def _lab_to_srgb():
     return ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB")
 
 
-def load(root: str, resolution: int = 64, channels: int = 3, num_workers: int = 2) -> LoaderData:
+def load(root: str, resolution: int = 64, channels: int = 3, num_workers: int = 2, cache: bool = False,
+         cache_dir: str | None = None) -> LoaderData | TensorData:
+    """cache: decode every image once into one array under cache_dir and train from it (data.cache, true in
+    conf/data/folder.yaml; see folder_cache), else stream: decode each image again in every epoch, in
+    num_workers DataLoader processes (this function's default, as before the cache)."""
     files = image_files(root, resolution, channels, num_workers)
+    if cache:
+        from gan_cli.data import folder_cache
+
+        return folder_cache.load(files, root, resolution, channels, num_workers, cache_dir)
     return LoaderData("folder", ImageFiles(readable(files, root), resolution, channels),
                       (channels, resolution, resolution), num_workers=num_workers)
 
@@ -177,14 +190,20 @@ def readable(files: list[Path], root: str) -> list[Path]:
                 kept.append(file)
         except Exception as e:  # noqa: BLE001 - whatever Pillow raises, the file is not an image it can open
             bad.append((file, f"{type(e).__name__}: {first_line(e)}"))
+    if bad:
+        warn_unreadable(bad, root, len(kept))
+    return kept
+
+
+def warn_unreadable(bad: list[tuple[Path, str]], root: str, kept: int = 1) -> None:
+    """One warning naming the files (file, reason) that are not readable images; when no image is left
+    (kept=0), the UserError saying so."""
     if not kept:
         file, reason = bad[0]
         raise UserError(f"data.root={root} holds no readable image: {file} is not a readable image ({reason})"
                         + (f", nor are the other {len(bad) - 1} files" if len(bad) > 1 else "")
                         + "; add images Pillow can open")
-    if bad:
-        more = f" and {len(bad) - NAMED} more" if len(bad) > NAMED else ""
-        log.warning(f"data.root={root}: skipping {len(bad)} file{'s' if len(bad) > 1 else ''} that "
-                    f"{'are' if len(bad) > 1 else 'is'} not a readable image: "
-                    f"{', '.join(str(f) for f, _ in bad[:NAMED])}{more} (the first: {bad[0][1]})")
-    return kept
+    more = f" and {len(bad) - NAMED} more" if len(bad) > NAMED else ""
+    log.warning(f"data.root={root}: skipping {len(bad)} file{'s' if len(bad) > 1 else ''} that "
+                f"{'are' if len(bad) > 1 else 'is'} not a readable image: "
+                f"{', '.join(str(f) for f, _ in bad[:NAMED])}{more} (the first: {bad[0][1]})")

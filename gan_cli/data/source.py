@@ -36,7 +36,8 @@ def batches_per_epoch(n: int, batch_size: int, name: str) -> int:
 class TensorData:
     """A whole data set as one tensor: uint8 images (N, C, H, W) or float vectors (N, D) in [-1, 1].
 
-    Held on the training device and indexed per batch: no workers, no host round trips."""
+    Held on the training device and indexed per batch: no workers, no host round trips (a subclass may hold
+    it elsewhere: held_on)."""
 
     centers: Tensor | None = None  # no known modes (toy.Mixture has them)
     std: float | None = None
@@ -65,17 +66,24 @@ class TensorData:
 
     def batches(self, batch_size: int, device: torch.device, seed: int, start: int = 0) -> Iterator[Batch]:
         per_epoch = batches_per_epoch(len(self), batch_size, self.name)
-        samples = self.samples.to(device)
-        labels = None if self.labels is None else self.labels.to(device)
-        binary = None if self.attributes is None else self.attributes.binary.to(device)
+        samples = self.held_on(device)
+        held = samples.device  # the training device, but for a set too large for it (held_on)
+        labels = None if self.labels is None else self.labels.to(held)
+        binary = None if self.attributes is None else self.attributes.binary.to(held)
         epoch, k = divmod(start, per_epoch)
         while True:
-            order = epoch_order(len(self), seed, epoch).to(device)
+            order = epoch_order(len(self), seed, epoch).to(held)
             for i in range(k, per_epoch):
                 idx = order[i * batch_size:(i + 1) * batch_size]
-                yield Batch(to_unit_range(samples[idx]), None if labels is None else labels[idx],
-                            attributes=None if binary is None else binary[idx])
+                yield Batch(to_unit_range(samples[idx].to(device)),
+                            None if labels is None else labels[idx].to(device),
+                            attributes=None if binary is None else binary[idx].to(device))
             epoch, k = epoch + 1, 0
+
+    def held_on(self, device: torch.device) -> Tensor:
+        """The samples where batches index them: on the training device (data=folder's cache may keep a set
+        too large for a GPU on the host)."""
+        return self.samples.to(device)
 
     def first(self, n: int) -> Tensor:
         return to_unit_range(self.samples[:n])
