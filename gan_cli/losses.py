@@ -75,6 +75,11 @@ class GANLoss:
                                 f"images, 0.1 to 1 on small data)")
         self.real_target, self.feature_matching, self.r1, self.r2 = label_smoothing, feature_matching, r1, r2
 
+    @property
+    def gradient_penalty_key(self) -> str:
+        """The setting whose penalty differentiates D's input gradient (a double backward through D), or ""."""
+        return "loss.r1" if self.r1 else "loss.r2" if self.r2 else ""
+
     def d_objective(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         raise NotImplementedError
 
@@ -242,6 +247,10 @@ class WGANGP(Wasserstein):
             raise UserError("loss=wgan_gp and model.d.minibatch_discrimination cannot be combined: the penalty is per "
                             "sample and minibatch discrimination makes each score depend on the whole batch; use "
                             "model.d.minibatch_stddev=4 (as ProGAN does) or another loss")
+
+    @property
+    def gradient_penalty_key(self) -> str:
+        return "loss=wgan_gp" if self.gp_weight else super().gradient_penalty_key
 
     def gradient_penalty(self, D: nn.Module, real: Tensor, fake: Tensor, y: Tensor | None = None) -> Tensor:
         """E[(||grad_xhat D(xhat)||_2 - 1)^2], unweighted."""

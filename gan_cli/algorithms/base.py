@@ -88,6 +88,13 @@ class Algorithm:
 
     phases: list[Phase] = []
 
+    def differentiated(self) -> dict[str, str]:
+        """The networks whose gradients this algorithm differentiates again (a double backward: WGAN-GP's and
+        R1's penalties, an unrolled D, StyleGAN2's path length), each with the setting that asks for it.
+        train.compile leaves them eager: torch.compile's backward cannot itself be differentiated."""
+        key = getattr(getattr(self, "loss", None), "gradient_penalty_key", "")
+        return {name: key for name in self.optimized.get("D", ())} if key else {}
+
     @property
     def sampler(self) -> nn.Module:
         """The generator that pictures, evaluation and `gan sample` use: its EMA when one is kept."""

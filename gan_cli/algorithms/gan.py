@@ -59,6 +59,9 @@ class GAN(Algorithm):
         loss.check(self.D)  # e.g. WGAN-GP refuses a batch-norm critic, before any step is spent
         self.phases = [Phase("d", self.d_step, repeat=d_steps), Phase("g", self.g_step)]
 
+    def differentiated(self) -> dict[str, str]:
+        return {"D": "train.unrolled_steps"} if self.unrolled else super().differentiated()
+
     def begin(self, run: Run) -> None:
         if run.data_position < self.d_warmup:
             log.info("warming D up for %d updates before G's first", self.d_warmup - run.data_position)

@@ -66,6 +66,10 @@ class StyleGAN2(GAN):
             self.phases.append(Phase("g_pl", self.g_pl, every=pl_every))
             _lazy(optimizers["G"], pl_every, "optimizer.g")
 
+    def differentiated(self) -> dict[str, str]:
+        return {**super().differentiated(), **({"D": "algorithm.r1_gamma"} if self.r1_gamma else {}),
+                **({"G": "algorithm.pl_weight"} if self.pl_weight else {})}
+
     def d_r1(self, run: Run) -> Stats:
         real, y = self.last_real  # the batch D's main phase just saw, as in the paper's code
         real = real.detach().requires_grad_(True)

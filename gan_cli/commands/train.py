@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from gan_cli import build, checkpoint, distributed, files, limits
+from gan_cli import build, checkpoint, compiling, distributed, files, limits
 from gan_cli.commands import hydra_context
 from gan_cli.diagnose.live import Watch
 from gan_cli.distributed import World
@@ -75,6 +75,8 @@ def _train(cfg: DictConfig, run_dir: Path, state: dict | None, choices: dict, ov
                         f"train.num_samples={n_fixed} samples of {parts.data.modality.describe(parts.data.shape)} "
                         f"need", "lower train.num_samples (tiles of each sample grid)", " for the sample grids")
     algorithm = build.algorithm(cfg, parts)
+    if cfg.train.compile:
+        compiling.compile_networks(algorithm, dev)
     fixed = seeded_latents(n_fixed, z_dim, cfg.seed, algorithm.num_classes)
     run = Run(algorithm, parts.data, Schedule(steps, cfg.train.batch_size, PRECISION[cfg.train.precision]),
               run_dir, dev, cfg.seed, fixed, OmegaConf.to_container(cfg, resolve=True), choices, world)
@@ -207,6 +209,7 @@ class TrainKeys:
     eval_metric: str = "auto"
     eval_n: int = 2000
     precision: str = "fp32"
+    compile: bool = False
     lr_decay_start: Optional[int] = None
     unrolled_steps: Optional[int] = None
     historical_averaging: float = 0.0
