@@ -255,7 +255,7 @@ def _build(files: list[Path], path: Path, root: str, directory: Path, key: str, 
         tmp.unlink(missing_ok=True)
         raise
     seconds = time.monotonic() - started
-    log.info("data=folder: decoded %d images of data.root=%s in %.0f s (%.0f img/s) into the cache %s (%s)", n, root,
+    log.info("data=folder: decoded %d images of data.root=%s in %.1f s (%.0f img/s) into the cache %s (%s)", n, root,
              seconds, (n + len(left_out)) / max(seconds, 1e-9), found.path, human(found.path.stat().st_size))
     _mention_older(directory, found, path)
     return found
