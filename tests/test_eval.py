@@ -57,7 +57,7 @@ def test_fid_kid_is_through_the_measuring_path_match_direct_computation(tmp_path
     assert_close(out["fid"], distances.frechet_distance(real_f, fake_f))
     assert_close((out["kid"], out["kid_std"]), distances.kid(real_f, fake_f, 5, 100, cfg.seed))
     assert_close((out["is"], out["is_std"]), distances.inception_score(fake_logits))
-    assert len(list(tmp_path.glob("blobs_1x12x12_inception_n300_seed0.pt"))) == 1  # cached for next time
+    assert len(list(tmp_path.glob("blobs_1x12x12_inception_n300_*.pt"))) == 1  # cached for next time
     # the training samples themselves score FID 0
     same = evaluator.measure(eval_command.settings(cfg), net, data, to_unit_range(data.samples[idx]), ["fid"], torch.device("cpu"), tmp_path)
     assert_close(same["fid"], 0.0, atol=1e-6, rtol=0)
@@ -244,3 +244,21 @@ def test_gan_eval_runs_fid_kid_is_with_a_weights_file(tiny_checkpoint, random_in
     m = json.loads((tiny_checkpoint.parent / "metrics.json").read_text())["last.pt"]["metrics"]
     assert set(m) == {"kid", "kid_std", "is", "is_std"} and 1.0 <= m["is"] <= 1008
     assert "kid" in out.stdout
+
+
+def test_two_sets_of_one_name_and_shape_never_share_cached_reference_features(tmp_path):
+    """data=folder's sources are all named "folder": the cache is keyed by the drawn samples themselves."""
+    from gan_cli.metrics import features
+
+    g = torch.Generator().manual_seed(0)
+    first, second = (TensorData("folder", torch.randint(0, 256, (50, 1, 12, 12), generator=g, dtype=torch.uint8))
+                     for _ in range(2))
+    net = TinyInception()
+    got = [features.reference(net, data, 40, 0, 16, torch.device("cpu"), tmp_path) for data in (first, second)]
+    for data, feats in zip((first, second), got):
+        idx = torch.randperm(50, generator=torch.Generator().manual_seed(0))[:40]
+        with torch.no_grad():
+            assert_close(feats, net(to_unit_range(data.samples[idx]))[0])
+    assert len(list(tmp_path.glob("folder_1x12x12_*.pt"))) == 2
+    again = features.reference(net, first, 40, 0, 16, torch.device("cpu"), tmp_path)  # read from the cache
+    assert_close(again, got[0])

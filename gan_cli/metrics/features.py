@@ -103,13 +103,19 @@ def extract(extractor: nn.Module, samples: Tensor, batch_size: int, device: torc
 
 def reference(extractor: nn.Module, data, n: int, seed: int, batch_size: int, device: torch.device,
               cache_dir: Path | None) -> Tensor:
-    """Features of n training samples drawn without replacement (seeded), cached by what fixes them."""
+    """Features of n training samples drawn without replacement (seeded), cached under a hash of the samples
+    themselves: two folders of one name and size (data=folder's are all "folder") never share features,
+    and a folder whose images changed gets new ones."""
+    import hashlib
+
     n = min(n, len(data))
-    key = f"{data.name}_{'x'.join(map(str, data.shape))}_{extractor.name}_n{n}_seed{seed}.pt"
+    samples = data.draw(n, seed)
+    digest = hashlib.sha256(samples.cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()[:16]
+    key = f"{data.name}_{'x'.join(map(str, data.shape))}_{extractor.name}_n{n}_{digest}.pt"
     path = cache_dir / key if cache_dir is not None else None
     if path is not None and path.is_file():
         return torch.load(path, weights_only=True)["features"]
-    features, _ = extract(extractor, data.draw(n, seed), batch_size, device)
+    features, _ = extract(extractor, samples, batch_size, device)
     if path is not None:
         files.write_tensors(path, {"features": features}, "free disk space: the reference features are kept "
                                  "there to be reused (gan eval takes cache_dir= for another folder)")
