@@ -110,11 +110,11 @@ EXPERIMENTS = sorted(p.stem for p in (Path(config_dir()) / "experiment").glob("*
 
 def test_the_paper_recipes_are_there():
     assert EXPERIMENTS == ["attgan_mnist", "autoencoder_mnist", "began_mnist", "cdcgan_mnist", "cgan_mnist", "collapse_demo",
-                           "cyclegan_horse2zebra", "cyclegan_mnist2digits", "dcgan_cifar10", "failure_demo", "gan_mnist",
+                           "cyclegan_horse2zebra", "cyclegan_mnist2digits", "dcgan_cifar10", "dcgan_mnist_5min", "failure_demo", "gan_mnist",
                            "gan_toy_ring", "gmm_mnist", "gmm_toy_ring", "lapgan_mnist", "lsgan_cifar10", "oscillation_demo", "pix2pix_edges2fashion", "pix2pix_edges2mnist",
                            "pix2pix_facades", "progan_fashion32", "sngan_cifar10", "srgan_fashion", "stylegan2_fashion32",
                            "text2image_mnist", "tune_dcgan_mnist", "vae_mnist", "wgan_cifar10",
-                           "wgan_gp_cifar10"]  # papers, gallery, a search, the baselines
+                           "wgan_gp_cifar10"]  # papers, gallery, a search and its 5-minute recipe, the baselines
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -165,3 +165,14 @@ def test_recipes_carry_their_papers_hyperparameters():
     assert style.model.g.style_mixing == 0.9 and style.algorithm.pl_every == 4
     dc = compose_config(overrides=["experiment=dcgan_cifar10", "train.batch_size=32"])
     assert dc.train.batch_size == 32 and dc.model.g.width == 64  # overridable from the command line
+
+
+def test_make_train_runs_a_recipe_that_exists_and_ends_on_a_wall_clock_budget():
+    import re
+
+    from tests.helpers import REPO
+
+    recipe = re.search(r"^TRAIN_RECIPE \?= experiment=(\S+)$", (REPO / "Makefile").read_text(), re.M).group(1)
+    assert recipe in EXPERIMENTS
+    cfg = compose_config(overrides=[f"experiment={recipe}"])
+    assert cfg.train.max_minutes == 5  # make train ends when the README says, on any machine
