@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import weakref
 import warnings
 from pathlib import Path
 
@@ -101,6 +102,10 @@ def extract(extractor: nn.Module, samples: Tensor, batch_size: int, device: torc
     return torch.cat(features), torch.cat(logits) if logits else None
 
 
+# the reference samples' digest by data source, then (n, seed): weak, so a source's entry goes with it
+_DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def reference(extractor: nn.Module, data, n: int, seed: int, batch_size: int, device: torch.device,
               cache_dir: Path | None) -> Tensor:
     """Features of n training samples drawn without replacement (seeded), cached under a hash of the samples
@@ -109,13 +114,17 @@ def reference(extractor: nn.Module, data, n: int, seed: int, batch_size: int, de
     import hashlib
 
     n = min(n, len(data))
-    samples = data.draw(n, seed)
-    digest = hashlib.sha256(samples.cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()[:16]
+    samples = None
+    digest = _DIGESTS.setdefault(data, {}).get((n, seed))
+    if digest is None:  # once per data source and process: train.eval_every does not draw (decode) them again
+        samples = data.draw(n, seed)
+        digest = hashlib.sha256(samples.cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()[:16]
+        _DIGESTS[data][n, seed] = digest
     key = f"{data.name}_{'x'.join(map(str, data.shape))}_{extractor.name}_n{n}_{digest}.pt"
     path = cache_dir / key if cache_dir is not None else None
     if path is not None and path.is_file():
         return torch.load(path, weights_only=True)["features"]
-    features, _ = extract(extractor, samples, batch_size, device)
+    features, _ = extract(extractor, data.draw(n, seed) if samples is None else samples, batch_size, device)
     if path is not None:
         files.write_tensors(path, {"features": features}, "free disk space: the reference features are kept "
                                  "there to be reused (gan eval takes cache_dir= for another folder)")
