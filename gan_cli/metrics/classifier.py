@@ -90,10 +90,12 @@ def accuracy(net: nn.Module, data: TensorData, batch_size: int = 1000) -> float:
     return correct / len(data)
 
 
-def cached(name: str, train_data: TensorData, test_data: TensorData, cache_dir: Path) -> SmallCNN:
+def cached(name: str, train_data: TensorData, test_data: TensorData, cache_dir: Path,
+           augment: bool | None = None) -> SmallCNN:
     """Load the classifier for `name`, or train it once and keep it in cache_dir. A small set's classifier
-    trains on jittered images, and its file says so: one trained before that rule is never read."""
-    augment = len(train_data) < SMALL_SET
+    trains on jittered images (augment=None: by size; a caller may insist), and its file says so: one trained
+    before that rule is never read."""
+    augment = len(train_data) < SMALL_SET if augment is None else augment
     path = cache_dir / f"{name}_cnn_{'affine_' if augment else ''}{train_data.shape[-1]}px.pt"
     net = SmallCNN(train_data.shape[0], train_data.num_classes)
     if path.is_file():
