@@ -63,6 +63,23 @@ def device(name: str) -> torch.device:
     return dev
 
 
+PRECISION = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def precision(name: str, dev: torch.device) -> torch.dtype | None:
+    """train.precision -> the autocast dtype (None: fp32). auto takes bf16 only where the device computes it
+    in hardware: a GPU with native bf16 (Ampere on), or a CPU with AVX512-BF16 or AMX. Elsewhere torch
+    emulates bf16 with conversions around fp32 arithmetic, so autocast costs time rather than saving it."""
+    if name != "auto":
+        return PRECISION[name]
+    if dev.type == "cuda":
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+    else:
+        native = dev.type == "cpu" and any(getattr(torch.cpu, probe, lambda: False)()
+                                           for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return torch.bfloat16 if native else None
+
+
 def _job_number() -> int:
     from hydra.core.hydra_config import HydraConfig
 

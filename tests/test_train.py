@@ -178,10 +178,34 @@ def test_bf16_autocast_follows_the_fp32_losses(tmp_path):
     assert rows["fp32"][-1]["loss/g"] != rows["bf16"][-1]["loss/g"]  # the bf16 path did run in bf16
 
 
+def test_precision_auto_takes_bf16_only_where_the_cpu_computes_it_natively(monkeypatch):
+    from gan_cli import build
+
+    cpu = torch.device("cpu")
+    for avx512_bf16, amx, want in ((False, False, None), (True, False, torch.bfloat16), (False, True, torch.bfloat16)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+        assert build.precision("auto", cpu) is want
+        assert build.precision("bf16", cpu) is torch.bfloat16 and build.precision("fp32", cpu) is None  # as named
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")  # a torch without the (private) probe: fp32
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    assert build.precision("auto", cpu) is None
+
+
+def test_a_run_with_precision_auto_says_what_it_chose(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    with caplog.at_level("INFO", logger="gan_cli"):
+        run(compose_config(overrides=[*TINY, "train.precision=auto", "device=cpu"]), tmp_path)
+    assert "train.precision=auto: fp32 (this device has no native bf16) on cpu" in caplog.text
+    saved = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
+    assert saved["config"]["train"]["precision"] == "auto"  # a resume on another machine chooses again
+
+
 def test_an_unknown_precision_is_refused(tmp_path):
     from gan_cli.errors import UserError
 
-    with pytest.raises(UserError, match="train.precision=fp8 is not one of fp32, bf16"):
+    with pytest.raises(UserError, match="train.precision=fp8 is not one of fp32, bf16 or auto"):
         run(compose_config(overrides=[*TINY, "train.precision=fp8"]), tmp_path)
 
 

@@ -27,7 +27,6 @@ from gan_cli.data.batch import input_shape_of
 log = logging.getLogger(__name__)
 
 GROUPS = ("algorithm", "model", "loss", "data", "optimizer")
-PRECISION = {"fp32": None, "bf16": torch.bfloat16}
 SCATTER_POINTS = 1024  # a scatter plot of 2-D data needs more points than an image grid has tiles
 
 
@@ -78,7 +77,11 @@ def _train(cfg: DictConfig, run_dir: Path, state: dict | None, choices: dict, ov
     if cfg.train.compile:
         compiling.compile_networks(algorithm, dev)
     fixed = seeded_latents(n_fixed, z_dim, cfg.seed, algorithm.num_classes)
-    run = Run(algorithm, parts.data, Schedule(steps, cfg.train.batch_size, PRECISION[cfg.train.precision]),
+    dtype = build.precision(cfg.train.precision, dev)
+    if cfg.train.precision == "auto":
+        log.info("train.precision=auto: %s on %s", "bf16 (native on this device)" if dtype else
+                 "fp32 (this device has no native bf16)", dev)
+    run = Run(algorithm, parts.data, Schedule(steps, cfg.train.batch_size, dtype),
               run_dir, dev, cfg.seed, fixed, OmegaConf.to_container(cfg, resolve=True), choices, world)
     callbacks = build.callbacks(cfg, detectors=watch(cfg), hparams=hparams(choices, overrides),
                                 **evaluation(cfg, parts.data, dev, world))
@@ -239,8 +242,8 @@ def validate(cfg: DictConfig) -> DictConfig:
     for key, value in positive.items():
         if not value > 0:
             raise UserError(f"{key}={value} must be positive")
-    if t.precision not in PRECISION:
-        raise UserError(f"train.precision={t.precision} is not one of {', '.join(PRECISION)}")
+    if t.precision not in (*build.PRECISION, "auto"):
+        raise UserError(f"train.precision={t.precision} is not one of {', '.join(build.PRECISION)} or auto")
     if t.eval_every and t.eval_n <= 1:
         raise UserError(f"train.eval_n={t.eval_n} must be at least 2 samples (10000 is gan eval's default)")
     for key in ("log_every", "sample_every", "checkpoint_every", "d_warmup", "eval_every"):
