@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # noqa: BLE001 - only Hydra/OmegaConf errors and disk faults are reworded
         if _is_config_error(e):  # before OSError: Hydra's MissingConfigException is an IOError too
             _fail(f"gan {name}: error: {_config_error_line(e, overrides)} (`gan {name} --cfg job` shows the config)")
+        if isinstance(e, ValueError) and str(e).startswith("Only one of --run"):  # Hydra's check of its flags
+            _fail(f"gan {name}: error: {e}; `gan {name} --cfg job` (without -m) prints the config of one run, "
+                  f"`--cfg hydra` the sweeper's settings")
         if isinstance(e, OSError) and e.errno in _DISK_ERRORS:
             _fail(f"gan {name}: error: cannot write {e.filename or 'a file'}: {e.strerror}; free space, or choose "
                   f"another directory (hydra.run.dir=...)")

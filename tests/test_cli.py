@@ -9,7 +9,7 @@ from PIL import Image
 
 from gan_cli import checkpoint
 from gan_cli.paths import config_dir
-from tests.helpers import TINY, TINY_MODEL, gan
+from tests.helpers import TINY, TINY_MODEL, gan, one_line_error
 
 
 def test_help_lists_working_subcommands(tmp_path):
@@ -28,6 +28,12 @@ def test_cfg_job_prints_the_composed_config(tmp_path):
     out = gan("train", "model=mlp", "--cfg", "job", cwd=tmp_path)
     assert out.returncode == 0 and "gan_cli.models.mlp.Generator" in out.stdout
     assert not (tmp_path / "outputs").exists()
+
+
+def test_cfg_with_multirun_is_one_line(tmp_path):
+    one_line_error(gan("train", "-m", "model=mlp", "--cfg", "job", cwd=tmp_path), "Only one of --run, --multirun",
+                   "--cfg job` (without -m)")
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
 
 
 MODELS = ", ".join(sorted(p.stem for p in (Path(config_dir()) / "model").glob("*.yaml")))  # every conf/model option
