@@ -17,8 +17,9 @@ import json
 import statistics
 from pathlib import Path
 
-COLUMNS = [("fd_mnist_cnn", "FD", "{:.1f}"), ("precision_mnist_cnn", "precision", "{:.2f}"),
-           ("recall_mnist_cnn", "recall", "{:.2f}"), ("classes_covered", "classes", "{:.0f}"),
+# {space}: the data's classifier features, read from the runs (mnist_cnn, fashionmnist_cnn, ...)
+COLUMNS = [("fd_{space}", "FD", "{:.1f}"), ("precision_{space}", "precision", "{:.2f}"),
+           ("recall_{space}", "recall", "{:.2f}"), ("classes_covered", "classes", "{:.0f}"),
            ("confident_share", "confident", "{:.1%}")]
 SHORT = {"model.g.width": "G", "model.d.width": "D", "train.batch_size": "batch", "optimizer.g.lr": "lr_G",
          "optimizer.d.lr": "lr_D", "tune.beta1": "b1", "tune.beta2": "b2", "loss": "loss",
@@ -29,8 +30,13 @@ def trial(run: Path) -> dict:
     """A run's last evaluation, its step count and its overrides."""
     evals = [json.loads(line) for line in (run / "evals.jsonl").read_text().splitlines()]
     result = json.loads((run / "result.json").read_text())
-    overrides = dict(o.split("=", 1) for o in result["overrides"] if "=" in o and not o.startswith("experiment="))
-    return {"run": run.name, "steps": result["step"], **evals[-1], "overrides": overrides}
+    overrides = dict(o.split("=", 1) for o in result["overrides"]
+                     if "=" in o and o.split("=", 1)[0] not in ("experiment", "data", "train.eval_metric"))
+    last = evals[-1]
+    space = next(k[3:] for k in last if k.startswith("fd_") and k.endswith("_cnn"))
+    # the columns under their generic names, so that trials of one study and groups of seeds line up
+    named = {key: last[key.format(space=space)] for key, _, _ in COLUMNS}
+    return {"run": run.name, "steps": result["step"], **named, "overrides": overrides}
 
 
 def shown(key: str, value: str) -> str:
@@ -43,7 +49,7 @@ def shown(key: str, value: str) -> str:
 
 def study(sweep: Path, top: int) -> None:
     runs = sorted((trial(r) for r in sweep.iterdir() if (r / "evals.jsonl").is_file()),
-                  key=lambda t: t["fd_mnist_cnn"])
+                  key=lambda t: t["fd_{space}"])
     print(f"{len(runs)} trials in {sweep}, best first")
     print("| trial | steps | " + " | ".join(name for _, name, _ in COLUMNS) + " | setting |")
     print("|" + "---|" * (len(COLUMNS) + 3))
