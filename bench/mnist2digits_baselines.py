@@ -66,8 +66,8 @@ def many_writers(train, test, cache: Path):
     return small_cnn.cached(both.name, both, test.domain_b, cache, augment=True)
 
 
-def confusions(net, images: Tensor, labels: Tensor, top: int = 4) -> str:
-    """The most frequent misreadings, as 'true->read share-of-that-digit'."""
+def misread(net, images: Tensor, labels: Tensor, top: int = 4) -> list[tuple[int, int, float]]:
+    """The most frequent misreadings: (true digit, digit read, share of that true digit), most frequent first."""
     with torch.no_grad():
         predicted = torch.cat([net(images[i:i + 1000]).argmax(1) for i in range(0, len(images), 1000)])
     counts = torch.zeros(10, 10)
@@ -75,7 +75,7 @@ def confusions(net, images: Tensor, labels: Tensor, top: int = 4) -> str:
     share = counts / counts.sum(1, keepdim=True)
     share.fill_diagonal_(0)
     worst = share.flatten().topk(top)
-    return ", ".join(f"{int(i) // 10}->{int(i) % 10} {float(v):.0%}" for v, i in zip(worst.values, worst.indices))
+    return [(int(i) // 10, int(i) % 10, float(v)) for v, i in zip(worst.values, worst.indices)]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--figure", type=Path, help="with --checkpoint: a grid of the two most misread digits, "
                         "three rows each: MNIST test digits | G's translations | real UCI digits of that class")
     args = parser.parse_args(argv)
+    if args.figure is not None and args.figure.exists():  # never overwrite a file this run did not make
+        parser.error(f"--figure {args.figure} exists: remove it, or name a new file")
     train, test = (mnist2digits(args.root, split=s) for s in ("train", "test"))
     cache = Path(args.root) / "classifiers"
     judge_a = small_cnn.cached("mnist", train.domain_a, test.domain_a, cache)
@@ -109,12 +111,12 @@ def main(argv: list[str] | None = None) -> None:
         fake_b = translate_all(G.eval(), a, 500, torch.device("cpu"))
         for name, judge in judges.items():
             print(f"{args.checkpoint}, A to B, {name}: {kept(judge, fake_b, labels_a):.1%} kept; most misread "
-                  f"(true->read, share of that digit): {confusions(judge, fake_b, labels_a)}")
+                  f"(true->read, share of that digit): "
+                  + ", ".join(f"{t}->{r} {v:.0%}" for t, r, v in misread(judge, fake_b, labels_a)))
         if args.figure:
             from torchvision.utils import save_image
 
-            misread = confusions(judges["many-writer judge"], fake_b, labels_a, top=2)
-            digits = [int(pair.split("->")[0]) for pair in misread.split(", ")]
+            digits = [t for t, _, _ in misread(judges["many-writer judge"], fake_b, labels_a, top=2)]
             rows = [t[labels == d][:12] for d in digits for t, labels in ((a, labels_a), (fake_b, labels_a),
                                                                           (b, labels_b))]
             save_image(torch.cat(rows), args.figure, nrow=12, normalize=True, value_range=(-1, 1), pad_value=0.5)
