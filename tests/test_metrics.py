@@ -1,5 +1,6 @@
 """The data set's own classifier and the class report built on it."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -40,6 +41,22 @@ def test_classifier_learns_a_separable_toy_problem(tmp_path):
     again = classifier.cached("toy", data, data, tmp_path)  # loaded, not retrained
     for a, b in zip(net.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_a_damaged_or_foreign_cached_classifier_is_one_error_and_is_left_alone(tmp_path):
+    from gan_cli.errors import UserError
+
+    data = TensorData("toy", torch.zeros(8, 1, 8, 8, dtype=torch.uint8), torch.zeros(8, dtype=torch.long), num_classes=2)
+    path = tmp_path / "toy_cnn_affine_8px.pt"
+    for content in (b"not a checkpoint", None):
+        if content is None:  # readable tensors, but another network's
+            torch.save({"weights": {"w": torch.zeros(2)}, "test_accuracy": 0.5}, path)
+        else:
+            path.write_bytes(content)
+        before = path.read_bytes()
+        with pytest.raises(UserError, match="is not a toy classifier this runner can read"):
+            classifier.cached("toy", data, data, tmp_path)
+        assert path.read_bytes() == before
 
 
 def test_only_a_small_sets_classifier_trains_on_jittered_images(tmp_path, monkeypatch):

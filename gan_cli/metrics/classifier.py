@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_cli import files
+from gan_cli.errors import UserError, first_line
 from gan_cli.data.source import TensorData, to_unit_range
 
 log = logging.getLogger(__name__)
@@ -99,9 +100,13 @@ def cached(name: str, train_data: TensorData, test_data: TensorData, cache_dir: 
     path = cache_dir / f"{name}_cnn_{'affine_' if augment else ''}{train_data.shape[-1]}px.pt"
     net = SmallCNN(train_data.shape[0], train_data.num_classes)
     if path.is_file():
-        saved = torch.load(path, weights_only=True)
-        net.load_state_dict(saved["weights"])
-        net.test_accuracy = saved["test_accuracy"]
+        try:  # weights_only: a file planted at the cache's name can hold tensors, never code
+            saved = torch.load(path, weights_only=True)
+            net.load_state_dict(saved["weights"])
+            net.test_accuracy = float(saved["test_accuracy"])
+        except Exception as e:  # noqa: BLE001 - unreadable, truncated or another net's: all one answer
+            raise UserError(f"{path} is not a {name} classifier this runner can read ({first_line(e)}); move it "
+                            f"away and the classifier is trained again in its place") from None
         return net.eval()
     log.info("training the %s classifier once (cached in %s)", name, path)
     net = train(train_data, augment=augment)
