@@ -63,7 +63,11 @@ def figure(runs: dict[str, dict], threshold: float, path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     with path.open("xb") as out:  # never overwrite a file this run did not make
-        fig.savefig(out, format="png")
+        try:
+            fig.savefig(out, format="png")
+        except BaseException:  # a full disk or a kill mid-write leaves no half a figure behind
+            path.unlink()
+            raise
 
 
 def main() -> None:
@@ -74,7 +78,14 @@ def main() -> None:
     a = p.parse_args()
     if a.figure is not None and a.figure.exists():
         p.error(f"--figure {a.figure} exists; give a new path")
-    runs = {label: frontier(Path(d)) for label, d in (spec.split("=", 1) for spec in a.runs)}
+    runs = {}
+    for spec in a.runs:
+        label, _, run = spec.partition("=")
+        try:
+            runs[label] = frontier(Path(run))
+        except (OSError, ValueError, KeyError, StopIteration, statistics.StatisticsError) as e:
+            p.error(f"{spec}: not a finished run with train.eval_every evaluations "
+                    f"(evals.jsonl, metrics.jsonl, .hydra/config.yaml): {type(e).__name__}: {e}")
     for label, f in runs.items():
         print(f"| {label} | step | minutes | {f['metric']} |\n|---|---|---|---|")
         for step, minutes, fd in f["points"]:
