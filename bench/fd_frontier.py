@@ -65,7 +65,7 @@ def figure(runs: dict[str, dict], threshold: float, path: Path) -> None:
     with path.open("xb") as out:  # never overwrite a file this run did not make
         try:
             fig.savefig(out, format="png")
-        except BaseException:  # a full disk or a kill mid-write leaves no half a figure behind
+        except BaseException:  # a full disk or Ctrl-C mid-write leaves no half a figure behind
             path.unlink()
             raise
 
