@@ -37,3 +37,40 @@ def test_fd_frontier_converts_steps_to_training_minutes_at_the_median_rate(tmp_p
     assert "best 38.0 at step 1,800 (3.0 min)" in line and "first below 40 at step 1,800 (3.0 min)" in line
     assert "by 5 min: FD 39.0 at step 2,400 (4.0 min)" in line
     assert "never below 30" in frontier["summary"]("new", f, 30.0)
+
+
+def test_toy_stabilisers_goes_on_from_a_stopped_sitting_as_if_it_had_run_straight(tmp_path):
+    """A sitting that ended part way leaves step checkpoints; the next one resumes from the last and ends
+    with the weights of an unbroken run, bit for bit, its minutes summed over the two sittings."""
+    import json
+
+    import torch
+
+    from gan_cli import checkpoint
+
+    bench = runpy.run_path(str(REPO / "bench" / "toy_stabilisers.py"), run_name="imported_by_a_test")
+    row = "minibatch_discrimination"
+    straight = bench["train"](row, 0, 4, tmp_path / "straight", checkpoint_every=2)
+    assert straight["sittings"] == 1
+
+    stopped = tmp_path / "stopped"
+    bench["train"](row, 0, 2, stopped, checkpoint_every=2)
+    run = stopped / row / "seed0"
+    # what a sitting killed after step 2 leaves: its step file, no result, a sitting without an end
+    (run / "modes.json").unlink()
+    (run / "checkpoints" / "step_0000002.pt").write_bytes((run / "checkpoints" / "last.pt").read_bytes())
+    sittings = json.loads((run / "sittings.json").read_text())
+    del sittings[-1]["minutes"], sittings[-1]["to_step"]
+    (run / "sittings.json").write_text(json.dumps(sittings))
+
+    resumed = bench["train"](row, 0, 4, stopped, checkpoint_every=2)
+    log = json.loads((run / "sittings.json").read_text())
+    assert [(s["from_step"], s["to_step"]) for s in log] == [(0, 2), (2, 4)]
+    assert resumed["sittings"] == 2
+    torch.testing.assert_close(resumed["minutes"], sum(s["minutes"] for s in log))
+    a, b = (checkpoint.load(d / row / "seed0" / "checkpoints" / "last.pt") for d in (tmp_path / "straight", stopped))
+    assert b["step"] == 4
+    for net in a["models"]:
+        for key, w in a["models"][net].items():
+            assert torch.equal(w, b["models"][net][key]), f"{net}.{key}"
+    assert not list((run / "checkpoints").glob("step_*.pt"))  # only for resuming: gone once the run is done
