@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,8 +27,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from gan_cli.files import fresh_dir
-from gan_cli.metrics.toy import checkpoint_report
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/folder_loader, run from anywhere
+from folder_loader import cpu_name  # noqa: E402
+
+from gan_cli.files import fresh_dir  # noqa: E402
+from gan_cli.metrics.toy import checkpoint_report  # noqa: E402
 
 WGAN_GP = ["loss=wgan_gp", "train.d_steps=5", "optimizer.g.betas=[0.0,0.9]", "optimizer.d.betas=[0.0,0.9]"]
 ROWS = {
@@ -99,16 +101,6 @@ def close_last_sitting(sittings: list[dict], last_kept: Path) -> list[dict]:
         last.update(to_step=reached if wrote else last["from_step"],
                     minutes=max(0.0, last_kept.stat().st_mtime - last["start"]) / 60 if wrote else 0.0)
     return sittings
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def table(results: Path, steps: int) -> str:
