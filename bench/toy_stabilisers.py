@@ -30,7 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/folder_loader, run from anywhere
 from folder_loader import cpu_name  # noqa: E402
 
-from gan_cli.files import fresh_dir  # noqa: E402
+from gan_cli.errors import UserError  # noqa: E402
+from gan_cli.files import fresh_dir, write_text  # noqa: E402
 from gan_cli.metrics.toy import checkpoint_report  # noqa: E402
 
 WGAN_GP = ["loss=wgan_gp", "train.d_steps=5", "optimizer.g.betas=[0.0,0.9]", "optimizer.d.betas=[0.0,0.9]"]
@@ -58,9 +59,9 @@ def train(row: str, seed: int, steps: int, results: Path, checkpoint_every: int 
     if done.is_file():
         return json.loads(done.read_text())
     log = run_dir / "sittings.json"
-    kept = sorted((run_dir / "checkpoints").glob("step_*.pt")) if (run_dir / f".made-by-{OWNER}").is_file() else []
+    kept = kept_steps(run_dir) if (run_dir / f".made-by-{OWNER}").is_file() else []
     if kept and log.is_file():
-        sittings = close_last_sitting(json.loads(log.read_text()), kept[-1])
+        sittings = close_last_sitting(read_sittings(log), kept[-1])
         start_step = step_of(kept[-1])
         cmd = ["train", f"resume={kept[-1]}", f"train.steps={steps}", f"hydra.run.dir={run_dir}"]
     else:
@@ -69,17 +70,17 @@ def train(row: str, seed: int, steps: int, results: Path, checkpoint_every: int 
         cmd = ["train", "experiment=gan_toy_ring", f"seed={seed}", f"train.steps={steps}", "train.sample_every=0",
                f"train.checkpoint_every={checkpoint_every}", "device=cpu", f"hydra.run.dir={run_dir}", *ROWS[row]]
     sittings.append({"cpu": cpu_name(), "from_step": start_step, "start": time.time()})
-    log.write_text(json.dumps(sittings, indent=1))
+    write_text(log, json.dumps(sittings, indent=1))  # atomic: a kill mid-write leaves the old log whole
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "gan_cli", *cmd], capture_output=True, text=True,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     if proc.returncode != 0:
         raise SystemExit(f"{row} seed {seed} failed: {proc.stderr.strip().splitlines()[-1:]}")
     sittings[-1].update(to_step=steps, minutes=(time.perf_counter() - start) / 60)
-    log.write_text(json.dumps(sittings, indent=1))
+    write_text(log, json.dumps(sittings, indent=1))
     r = checkpoint_report(run_dir / "checkpoints" / "last.pt")
     r.update(row=row, seed=seed, steps=steps, minutes=sum(s["minutes"] for s in sittings), sittings=len(sittings))
-    done.write_text(json.dumps(r))
+    write_text(done, json.dumps(r))
     for step_file in (run_dir / "checkpoints").glob("step_*.pt"):  # kept for resuming only; last.pt stays
         step_file.unlink()
     print(f"{row} seed {seed}: {r['modes_covered']}/8 modes, {100 * r['high_quality_share']:.1f}% high quality, "
@@ -89,6 +90,24 @@ def train(row: str, seed: int, steps: int, results: Path, checkpoint_every: int 
 
 def step_of(checkpoint: Path) -> int:
     return int(checkpoint.stem.removeprefix("step_"))
+
+
+def kept_steps(run_dir: Path) -> list[Path]:
+    """The run's step checkpoints, by step; a file that only looks like one (step_x.pt) is not resumed from."""
+    files = [p for p in (run_dir / "checkpoints").glob("step_*.pt") if p.stem.removeprefix("step_").isdigit()]
+    return sorted(files, key=step_of)
+
+
+def read_sittings(log: Path) -> list[dict]:
+    try:
+        sittings = json.loads(log.read_text())
+        if isinstance(sittings, list) and sittings and all(isinstance(s["start"], (int, float))
+                                                           and isinstance(s["from_step"], int) for s in sittings):
+            return sittings
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    raise UserError(f"{log} is not this bench's record of sittings; remove its run directory, {log.parent}, "
+                    f"to run it again from the start")
 
 
 def close_last_sitting(sittings: list[dict], last_kept: Path) -> list[dict]:
@@ -133,8 +152,11 @@ def main() -> None:
     a = p.parse_args()
     if not a.table_only:
         todo = [(row, seed) for row in a.rows for seed in a.seeds]
-        with ThreadPoolExecutor(a.jobs) as pool:
-            list(pool.map(lambda job: train(*job, a.steps, a.results), todo))
+        try:
+            with ThreadPoolExecutor(a.jobs) as pool:
+                list(pool.map(lambda job: train(*job, a.steps, a.results), todo))
+        except UserError as e:  # a foreign results folder, a damaged record, a full disk: one line
+            raise SystemExit(str(e)) from None
     print(table(a.results, a.steps))
 
 
