@@ -57,7 +57,7 @@ def train(row: str, seed: int, steps: int, results: Path, checkpoint_every: int 
     run_dir = results / row / f"seed{seed}"
     done = run_dir / "modes.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        return read_result(done)
     log = run_dir / "sittings.json"
     kept = kept_steps(run_dir) if (run_dir / f".made-by-{OWNER}").is_file() else []
     if kept and log.is_file():
@@ -98,6 +98,19 @@ def kept_steps(run_dir: Path) -> list[Path]:
     return sorted(files, key=step_of)
 
 
+def read_result(path: Path) -> dict:
+    """A finished run's measures, as train() wrote them; anything else is one line, not a traceback."""
+    try:
+        r = json.loads(path.read_text())
+        if isinstance(r, dict) and all(isinstance(r[k], int) for k in ("modes_covered", "seed", "steps")) \
+                and all(isinstance(r[k], (int, float)) for k in ("high_quality_share", "minutes")):
+            return r
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    raise UserError(f"{path} is not this bench's record of a finished run; remove its run directory, "
+                    f"{path.parent}, to run it again from the start")
+
+
 def read_sittings(log: Path) -> list[dict]:
     try:
         sittings = json.loads(log.read_text())
@@ -128,7 +141,7 @@ def table(results: Path, steps: int) -> str:
              "minutes per run |",
              "|---|---|---|---|---|---|---|"]
     for row, extra in ROWS.items():
-        runs = [json.loads(p.read_text()) for p in sorted((results / row).glob("seed*/modes.json"))]
+        runs = [read_result(p) for p in sorted((results / row).glob("seed*/modes.json"))]
         runs = [r for r in runs if r["steps"] == steps]
         if not runs:
             lines.append(f"| {row} | `{' '.join(extra) or '-'}` | none yet | | | | |")
@@ -150,14 +163,14 @@ def main() -> None:
     p.add_argument("--results", type=Path, default=Path("outputs/bench/toy_stabilisers"))
     p.add_argument("--table-only", action="store_true", help="print the table of the runs already there")
     a = p.parse_args()
-    if not a.table_only:
-        todo = [(row, seed) for row in a.rows for seed in a.seeds]
-        try:
+    try:
+        if not a.table_only:
+            todo = [(row, seed) for row in a.rows for seed in a.seeds]
             with ThreadPoolExecutor(a.jobs) as pool:
                 list(pool.map(lambda job: train(*job, a.steps, a.results), todo))
-        except UserError as e:  # a foreign results folder, a damaged record, a full disk: one line
-            raise SystemExit(str(e)) from None
-    print(table(a.results, a.steps))
+        print(table(a.results, a.steps))
+    except UserError as e:  # a foreign results folder, a damaged record, a full disk: one line
+        raise SystemExit(str(e)) from None
 
 
 if __name__ == "__main__":

@@ -74,3 +74,21 @@ def test_toy_stabilisers_goes_on_from_a_stopped_sitting_as_if_it_had_run_straigh
         for key, w in a["models"][net].items():
             assert torch.equal(w, b["models"][net][key]), f"{net}.{key}"
     assert not list((run / "checkpoints").glob("step_*.pt"))  # only for resuming: gone once the run is done
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "{\"modes_covered\": \"8\"}", "not json"])
+def test_toy_stabilisers_names_a_damaged_result_in_one_line_and_keeps_it(tmp_path, text):
+    import subprocess
+    import sys
+
+    done = tmp_path / "hinge" / "seed0" / "modes.json"
+    done.parent.mkdir(parents=True)
+    done.write_text(text)
+    for extra in (["--table-only"], ["--rows", "hinge", "--seeds", "0"]):
+        proc = subprocess.run([sys.executable, str(REPO / "bench" / "toy_stabilisers.py"), "--results", str(tmp_path),
+                               *extra], capture_output=True, text=True, cwd=REPO)
+        assert proc.returncode == 1
+        assert proc.stderr.strip().splitlines() == [
+            f"{done} is not this bench's record of a finished run; remove its run directory, {done.parent}, "
+            f"to run it again from the start"]
+        assert done.read_text() == text
