@@ -99,27 +99,26 @@ def kept_steps(run_dir: Path) -> list[Path]:
 
 
 def read_result(path: Path) -> dict:
-    """A finished run's measures, as train() wrote them; anything else is one line, not a traceback."""
-    try:
-        r = json.loads(path.read_text())
-        if isinstance(r, dict) and all(isinstance(r[k], int) for k in ("modes_covered", "seed", "steps")) \
-                and all(isinstance(r[k], (int, float)) for k in ("high_quality_share", "minutes")):
-            return r
-    except (OSError, ValueError, TypeError, KeyError):
-        pass
-    raise UserError(f"{path} is not this bench's record of a finished run; remove its run directory, "
-                    f"{path.parent}, to run it again from the start")
+    """A finished run's measures, as train() wrote them."""
+    return read_record(path, "a finished run", lambda r: isinstance(r, dict)
+                       and all(isinstance(r[k], int) for k in ("modes_covered", "seed", "steps"))
+                       and all(isinstance(r[k], (int, float)) for k in ("high_quality_share", "minutes")))
 
 
 def read_sittings(log: Path) -> list[dict]:
+    return read_record(log, "sittings", lambda s: isinstance(s, list) and s and all(
+        isinstance(x["start"], (int, float)) and isinstance(x["from_step"], int) for x in s))
+
+
+def read_record(path: Path, what: str, valid) -> dict | list:
+    """One of this bench's JSON records; a damaged or foreign one is one line, not a traceback."""
     try:
-        sittings = json.loads(log.read_text())
-        if isinstance(sittings, list) and sittings and all(isinstance(s["start"], (int, float))
-                                                           and isinstance(s["from_step"], int) for s in sittings):
-            return sittings
+        record = json.loads(path.read_text())
+        if valid(record):
+            return record
     except (OSError, ValueError, TypeError, KeyError):
         pass
-    raise UserError(f"{log} is not this bench's record of sittings; remove its run directory, {log.parent}, "
+    raise UserError(f"{path} is not this bench's record of {what}; remove its run directory, {path.parent}, "
                     f"to run it again from the start")
 
 
